@@ -1,0 +1,141 @@
+/*
+ * internal.h - prototypes of every gort__ function, grouped by module, and
+ * the debug-level macros. Every .c file in src/ includes this.
+ */
+#ifndef GORT_INTERNAL_H
+#define GORT_INTERNAL_H
+
+#include "types.h"
+
+#ifndef GORT_DEBUG
+#define GORT_DEBUG 0
+#endif
+
+#define GORT__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define GORT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GORT__NOINLINE    __attribute__((noinline))
+#define GORT__NORETURN    __attribute__((noreturn))
+
+/* Internal assertion: compiled in every configuration, checked when
+ * GORT_DEBUG >= level (mimalloc's style, so all levels compile the same code). */
+#define GORT__ASSERT(level, cond)                                                                  \
+    do {                                                                                           \
+        if (GORT_DEBUG >= (level) && GORT__UNLIKELY(!(cond)))                                      \
+            gort__throw("assertion failed: " #cond " (" __FILE__ ")");                             \
+    } while (0)
+
+/* ---- debug.c ---- */
+/* Writes "gort: fatal error: msg" and the current G/M/P with one write(2),
+ * then aborts. Safe from any context, including signal handlers. */
+GORT__NORETURN void gort__throw(const char *msg);
+/* Formats into buf without stdio or malloc (async-signal-safe). */
+size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...);
+extern const char *const gort__waitreason_strings[waitReasonCount];
+/* Installs the SIGSEGV/SIGBUS handler that reports stack overflows. */
+int gort__sig_install(void);
+void gort__sig_uninstall(void);
+/* Gives the calling M an alternate signal stack (and frees it at exit). */
+int gort__sig_altstack_init(gort__m_t *mp);
+void gort__sig_altstack_free(gort__m_t *mp);
+
+/* ---- futex.c ---- */
+/* futex wait on addr while *addr == val; ns < 0 waits forever. Returns 0 when
+ * woken (or the value changed), -ETIMEDOUT, or -EINTR. Counted in stats. */
+int gort__futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns);
+void gort__futexwakeup(_Atomic uint32_t *addr, uint32_t cnt);
+int64_t gort__nanotime(void); /* CLOCK_MONOTONIC in ns */
+void gort__osyield(void);
+void gort__procyield(uint32_t cycles);
+void gort__usleep(uint32_t us);
+void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes);
+
+/* ---- lock.c ---- */
+void gort__lock(gort__mutex_t *l);
+void gort__unlock(gort__mutex_t *l);
+void gort__noteclear(gort__note_t *n);
+void gort__notewakeup(gort__note_t *n);
+void gort__notesleep(gort__note_t *n);
+/* Returns true if woken, false on timeout. */
+bool gort__notetsleep(gort__note_t *n, int64_t ns);
+
+/* ---- tls.c: thread-locals, read only through these noinline accessors ---- */
+gort__m_t *gort__getm(void);
+void gort__setm(gort__m_t *mp);
+/* The running goroutine (m->curg), or NULL on g0 or a foreign thread. */
+gort__g_t *gort__getg(void);
+
+/* ---- env.c ---- */
+/* GOMAXPROCS default: $GORT_MAXPROCS if valid, else CPUs in the affinity
+ * mask. */
+int gort__default_gomaxprocs(void);
+
+/* ---- stack.c ---- */
+int gort__stack_sysinit(void); /* detects guard support; idempotent */
+/* Rounds a requested size to the size actually used; 0 for an invalid one. */
+size_t gort__stack_roundsize(size_t size);
+int gort__stackalloc(gort__p_t *pp, size_t size, gort__stack_t *out);
+void gort__stackfree(gort__p_t *pp, gort__stack_t *st);
+void gort__stackcache_clear(gort__p_t *pp); /* returns a P's cache to the pool */
+void gort__stack_freeall(void);             /* unmaps everything at shutdown */
+/* If addr is in the guard area of a stack of this run, true. */
+bool gort__stack_is_guard(const gort__stack_t *st, uintptr_t addr);
+const char *gort__stack_guard_mode(void);
+/* In canary mode, false once the goroutine has written below its stack. */
+bool gort__stack_canary_ok(const gort__stack_t *st);
+extern _Atomic uint64_t gort__stacks_mapped;
+extern _Atomic uint64_t gort__stack_bytes_mapped;
+
+/* ---- runq.c (Go's runqput / runqget / runqsteal / globrunq*) ---- */
+/* Puts gp on pp's local queue; with next, into runnext (the old runnext goes
+ * to the tail). Overflow moves half the queue to the global queue. Holder
+ * of pp only. */
+void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next);
+/* Takes a G from pp (runnext first); *inherit is set when it came from
+ * runnext. Holder of pp only. */
+gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit);
+/* Steals half of victim's queue into pp's; returns one G to run or NULL.
+ * stealrunnext lets it take victim's runnext. Holder of pp only. */
+gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext);
+bool gort__runqempty(gort__p_t *pp);
+uint32_t gort__runqlen(gort__p_t *pp);
+/* Global run queue; caller holds sched.lock. */
+void gort__globrunqput(gort__g_t *gp);
+void gort__globrunqputhead(gort__g_t *gp);
+void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n);
+gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max);
+/* Tests can run the run queue without a runtime: they set this hook to
+ * receive overflow batches instead of the global queue (NULL in a run). */
+extern void (*gort__runq_overflow_hook)(gort__g_t *head, gort__g_t *tail, int32_t n);
+
+/* ---- sched.c ---- */
+extern gort__rt_t gort__rt;
+#define gort__sched (gort__rt.sched)
+/* Starts a new goroutine running fn(arg) (Go's newproc). Runs on a G. */
+int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out);
+/* Parks the current G (Go's gopark): on g0, unlockf(gp, lock) runs; if it
+ * returns false the G is resumed at once. Runs on a G. */
+void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
+                enum gort__waitreason reason);
+/* Makes a parked G runnable on the current P's runnext (Go's goready) and
+ * wakes an idle P. From a goroutine or g0 with a P; from a foreign thread the
+ * G goes to the global queue. */
+void gort__ready(gort__g_t *gp);
+void gort__gosched(void); /* yield: current G to the local queue tail */
+GORT__NORETURN void gort__goexit(void);
+void gort__wakep(void);
+int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg);
+/* Entry of every new G (called by the arch trampoline on the G's stack). */
+GORT__NORETURN void gort__gostart(void);
+
+/* ---- stats.c ---- */
+int gort__stats_get(gort_stats_t *st);
+static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n) {
+    /* Single writer: a relaxed load+store is enough and avoids an RMW. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* ---- arch/<arch>/switch.S (see arch/ctx.h) ---- */
+#include "arch/ctx.h"
+
+#endif /* GORT_INTERNAL_H */

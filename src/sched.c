@@ -1,0 +1,937 @@
+/*
+ * sched.c - the scheduler: Go's proc.go for C.
+ *
+ * Every M (thread) runs schedule() on its g0, the thread's own stack. To run
+ * a goroutine, g0 switches to it (execute); to stop running, a goroutine
+ * switches back to g0 with a request in m->mcall_op (Go's mcall): park it,
+ * requeue it (yield), or free it (exit). g0 then carries out the request
+ * while the goroutine is off its stack, so another M may pick the goroutine
+ * up the moment it is published, and loops back into findrunnable. This is
+ * why gopark's unlockf runs on g0: until it runs, nobody can ready the G,
+ * and after it runs, the G's stack is no longer in use.
+ *
+ * Rejected alternative: switching directly from one goroutine to the next
+ * (running schedule() on the parking goroutine's stack). It saves one switch
+ * but leaves a window in which a parked goroutine's stack is still in use
+ * while another M may already resume it, and findrunnable would block on a
+ * goroutine stack. Go rejected it for the same reasons.
+ *
+ * findrunnable (Go's findRunnable) looks, in order: the global queue every
+ * 61st schedtick (fairness), the local queue (runnext first), the global
+ * queue, then steals from other Ps (at most half the busy Ps may have a
+ * spinning M), then gives its P back and parks the M (stopm).
+ *
+ * Spinning protocol (top of proc.go, "Worker thread parking/unparking"):
+ *  - A submitter of work (runqput, then wakep) publishes the work, then a
+ *    #StoreLoad barrier, then reads npidle and nmspinning; if there is an
+ *    idle P and no spinning M, it wakes one M as a spinner.
+ *  - A spinning M that finds work stops spinning (resetspinning) and calls
+ *    wakep so that one spinner stays around while there is work to find.
+ *  - A spinning M that finds nothing releases its P, decrements nmspinning,
+ *    #StoreLoad, then rechecks every P's queue; if it finds work it takes an
+ *    idle P and spins again. Together with the submitter's barrier, one of
+ *    the two always sees the other: no lost wake-ups.
+ *  - At most one extra spinner is woken at a time (the CAS 0 -> 1 in wakep).
+ *
+ * Locks: sched.lock guards the idle M and P lists, the global run queue, the
+ * global G free list and M bookkeeping. allglock guards allgs; it is taken
+ * on its own (never with sched.lock held... except teardown, which is
+ * single-threaded). Run queues are lock-free (runq.c). No runtime lock is
+ * held across a goroutine switch.
+ *
+ * Shutdown: when the main goroutine exits, sched.shutdown is set and every
+ * idle M is woken; each M leaves schedule() at its next pass, non-m0 threads
+ * exit, and m0 (the thread in gort_main) waits for them, then frees
+ * everything. Goroutines still parked or runnable are abandoned, as in Go.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "san.h"
+
+gort__rt_t gort__rt;
+
+enum { MCALL_NONE = 0, MCALL_PARK, MCALL_GOSCHED, MCALL_EXIT };
+enum { GFREE_MAX = 64, GFREE_KEEP = 32, GOID_BATCH = 16, STEAL_TRIES = 4 };
+
+#define RELAXED memory_order_relaxed
+#define ACQUIRE memory_order_acquire
+#define RELEASE memory_order_release
+#define SEQCST  memory_order_seq_cst
+
+static uint32_t fastrand(gort__m_t *mp) {
+    /* xorshift64*, per M. */
+    uint64_t x = mp->fastrand;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    mp->fastrand = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static bool shutting_down(void) {
+    /* acquire: pairs with the release store in begin_shutdown. */
+    return atomic_load_explicit(&gort__sched.shutdown, ACQUIRE);
+}
+
+/* ---- G status ---- */
+
+static uint32_t readgstatus(gort__g_t *gp) {
+    return atomic_load_explicit(&gp->atomicstatus, ACQUIRE);
+}
+
+/* Changes gp's status from old to new; the owner of gp calls it. release:
+ * pairs with the acquire load in readgstatus (and with the acquire of the
+ * queue or lock through which the next owner finds the G). */
+static void casgstatus(gort__g_t *gp, uint32_t old, uint32_t new) {
+    uint32_t cur = old;
+    if (!atomic_compare_exchange_strong_explicit(&gp->atomicstatus, &cur, new, RELEASE, RELAXED)) {
+        char msg[96];
+        gort__fmt(msg, sizeof msg, "casgstatus: bad status %u -> %u (was %u)", old, new, cur);
+        gort__throw(msg);
+    }
+}
+
+/* ---- P and M lists (sched.lock held) ---- */
+
+static void idlepmask_set(int32_t id, bool idle) {
+    uint64_t bit = 1ull << (id % 64);
+    if (idle)
+        atomic_fetch_or_explicit(&gort__rt.idlepmask[id / 64], bit, RELAXED);
+    else
+        atomic_fetch_and_explicit(&gort__rt.idlepmask[id / 64], ~bit, RELAXED);
+}
+
+static bool idlepmask_read(int32_t id) {
+    return atomic_load_explicit(&gort__rt.idlepmask[id / 64], RELAXED) & (1ull << (id % 64));
+}
+
+/* Puts an idle P (with an empty run queue) on the idle list. */
+static void pidleput(gort__p_t *pp) {
+    GORT__ASSERT(2, gort__runqempty(pp));
+    atomic_store_explicit(&pp->status, Pidle, RELAXED);
+    idlepmask_set(pp->id, true);
+    pp->link = gort__sched.pidle;
+    gort__sched.pidle = pp;
+    /* seq_cst: part of the spinning protocol (read by wakep). */
+    atomic_fetch_add_explicit(&gort__sched.npidle, 1, SEQCST);
+}
+
+static gort__p_t *pidleget(void) {
+    gort__p_t *pp = gort__sched.pidle;
+    if (pp) {
+        gort__sched.pidle = pp->link;
+        idlepmask_set(pp->id, false);
+        atomic_fetch_sub_explicit(&gort__sched.npidle, 1, SEQCST);
+    }
+    return pp;
+}
+
+static void mput(gort__m_t *mp) {
+    mp->schedlink = gort__sched.midle;
+    gort__sched.midle = mp;
+    gort__sched.nmidle++;
+}
+
+static gort__m_t *mget(void) {
+    gort__m_t *mp = gort__sched.midle;
+    if (mp) {
+        gort__sched.midle = mp->schedlink;
+        gort__sched.nmidle--;
+    }
+    return mp;
+}
+
+static void acquirep(gort__m_t *mp, gort__p_t *pp) {
+    GORT__ASSERT(2, mp->p == NULL && pp->m == NULL);
+    mp->p = pp;
+    pp->m = mp;
+    atomic_store_explicit(&pp->status, Prunning, RELAXED);
+}
+
+static gort__p_t *releasep(gort__m_t *mp) {
+    gort__p_t *pp = mp->p;
+    GORT__ASSERT(2, pp && pp->m == mp);
+    pp->m = NULL;
+    mp->p = NULL;
+    atomic_store_explicit(&pp->status, Pidle, RELAXED);
+    return pp;
+}
+
+/* ---- M lifecycle ---- */
+
+static void schedule(gort__m_t *mp);
+
+static void m_init_thread(gort__m_t *mp) {
+    gort__setm(mp);
+    mp->procid = (pid_t)syscall(SYS_gettid);
+    mp->fastrand = ((uint64_t)mp->id + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)gort__nanotime();
+    if (!mp->fastrand)
+        mp->fastrand = 1;
+    gort__sig_altstack_init(mp);
+    san_g0_init(&mp->g0);
+    /* g0's stack bounds, for ASan's fiber switch. */
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *addr;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            mp->g0.stack.lo = (uintptr_t)addr;
+            mp->g0.stack.hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+}
+
+static void *mstart(void *arg) {
+    gort__m_t *mp = arg;
+    m_init_thread(mp);
+    if (mp->nextp) {
+        acquirep(mp, mp->nextp);
+        mp->nextp = NULL;
+    }
+    if (atomic_load_explicit(&mp->spinning, RELAXED))
+        gort__stat_add(&mp->stats.spinning, 1);
+    schedule(mp);
+    /* Shutdown: leave the runtime. m0 waits for mcount to drop to 1. */
+    gort__sig_altstack_free(mp);
+    gort__lock(&gort__sched.lock);
+    gort__sched.mcount--;
+    gort__unlock(&gort__sched.lock);
+    gort__setm(NULL);
+    return NULL;
+}
+
+static gort__m_t *allocm(void) {
+    gort__m_t *mp = aligned_alloc(64, (sizeof(gort__m_t) + 63) & ~(size_t)63);
+    if (!mp)
+        return NULL;
+    memset(mp, 0, sizeof *mp);
+    atomic_init(&mp->g0.atomicstatus, Grunning);
+    return mp;
+}
+
+/* Starts a new M (thread) that will run pp. Returns false if no thread
+ * could be made; the caller then still owns pp. */
+static bool newm(gort__p_t *pp, bool spinning) {
+    gort__m_t *mp = allocm();
+    if (!mp)
+        return false;
+    mp->nextp = pp;
+    atomic_store_explicit(&mp->spinning, spinning, RELAXED);
+    gort__lock(&gort__sched.lock);
+    mp->id = gort__sched.mnext++;
+    gort__sched.mcount++;
+    mp->alllink = gort__sched.allm;
+    gort__sched.allm = mp;
+    gort__unlock(&gort__sched.lock);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    int saved = errno;
+    int r = pthread_create(&mp->thread, &attr, mstart, mp);
+    errno = saved;
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        /* The M stays on allm (it may be referenced) but never ran. */
+        gort__lock(&gort__sched.lock);
+        gort__sched.mcount--;
+        mp->nextp = NULL;
+        mp->thread = 0;
+        gort__unlock(&gort__sched.lock);
+        return false;
+    }
+    atomic_fetch_add_explicit(&gort__rt.ms_created, 1, RELAXED);
+    return true;
+}
+
+/* Parks the current M (no P, not spinning) until startm hands it a P.
+ * Returns false if it was woken for shutdown instead. */
+static bool stopm(gort__m_t *mp) {
+    GORT__ASSERT(2, mp->p == NULL && !atomic_load_explicit(&mp->spinning, RELAXED));
+    gort__lock(&gort__sched.lock);
+    if (shutting_down()) {
+        gort__unlock(&gort__sched.lock);
+        return false;
+    }
+    mput(mp);
+    gort__unlock(&gort__sched.lock);
+    gort__stat_add(&mp->stats.parked, 1);
+    gort__notesleep(&mp->park);
+    gort__noteclear(&mp->park);
+    if (!mp->nextp) {
+        if (!shutting_down())
+            gort__throw("stopm: woken without a P");
+        return false;
+    }
+    acquirep(mp, mp->nextp);
+    mp->nextp = NULL;
+    if (atomic_load_explicit(&mp->spinning, RELAXED))
+        gort__stat_add(&mp->stats.spinning, 1);
+    return true;
+}
+
+/* Schedules some M to run pp (an idle P if pp is NULL), as a spinner if
+ * spinning (the caller has already counted it in nmspinning). */
+static void startm(gort__p_t *pp, bool spinning) {
+    gort__lock(&gort__sched.lock);
+    if (!pp) {
+        pp = pidleget();
+        if (!pp) {
+            gort__unlock(&gort__sched.lock);
+            if (spinning)
+                atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+            return;
+        }
+    }
+    if (shutting_down()) {
+        pidleput(pp);
+        gort__unlock(&gort__sched.lock);
+        if (spinning)
+            atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+        return;
+    }
+    gort__m_t *nmp = mget();
+    gort__unlock(&gort__sched.lock);
+    if (!nmp) {
+        if (!newm(pp, spinning)) {
+            gort__lock(&gort__sched.lock);
+            pidleput(pp);
+            gort__unlock(&gort__sched.lock);
+            if (spinning)
+                atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+        }
+        return;
+    }
+    atomic_store_explicit(&nmp->spinning, spinning, RELAXED);
+    nmp->nextp = pp;
+    gort__m_t *self = gort__getm();
+    if (self)
+        gort__stat_add(&self->stats.woken, 1);
+    /* The wake-up (release) publishes nextp and spinning to nmp. */
+    gort__notewakeup(&nmp->park);
+}
+
+void gort__wakep(void) {
+    /* #StoreLoad of the spinning protocol: the work the caller just
+     * published must be visible before we read npidle/nmspinning. Pairs with
+     * the seq_cst decrement of nmspinning + recheck in findrunnable. */
+    atomic_thread_fence(SEQCST);
+    if (atomic_load_explicit(&gort__sched.npidle, RELAXED) == 0)
+        return;
+    int32_t zero = 0;
+    if (atomic_load_explicit(&gort__sched.nmspinning, RELAXED) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&gort__sched.nmspinning, &zero, 1, SEQCST,
+                                                 RELAXED))
+        return;
+    startm(NULL, true);
+}
+
+static void resetspinning(gort__m_t *mp) {
+    atomic_store_explicit(&mp->spinning, false, RELAXED);
+    if (atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST) <= 0)
+        gort__throw("resetspinning: negative nmspinning");
+    /* We found work: keep one spinner looking for more. */
+    gort__wakep();
+}
+
+static void begin_shutdown(void) {
+    /* release: pairs with the acquire in shutting_down(). */
+    atomic_store_explicit(&gort__sched.shutdown, true, RELEASE);
+    gort__lock(&gort__sched.lock);
+    gort__m_t *mp;
+    while ((mp = mget()) != NULL)
+        gort__notewakeup(&mp->park);
+    gort__unlock(&gort__sched.lock);
+}
+
+/* ---- G allocation and free lists (Go's malg, gfget, gfput) ---- */
+
+static gort__g_t *malg(void) {
+    gort__g_t *gp = calloc(1, sizeof *gp);
+    if (!gp)
+        return NULL;
+    atomic_init(&gp->atomicstatus, Gidle);
+    san_g_create(gp);
+    gort__lock(&gort__rt.allglock);
+    gp->alllink = gort__rt.allgs;
+    gort__rt.allgs = gp;
+    gort__unlock(&gort__rt.allglock);
+    return gp;
+}
+
+static void gfput(gort__p_t *pp, gort__g_t *gp) {
+    if (gp->stack.hi && gp->stack.hi - gp->stack.lo != gort__rt.stack_size) {
+        gort__stackfree(pp, &gp->stack);
+        memset(&gp->stack, 0, sizeof gp->stack);
+    }
+    gp->schedlink = pp->gfree;
+    pp->gfree = gp;
+    if (++pp->gfreecnt < GFREE_MAX)
+        return;
+    /* Move half to the global list. */
+    gort__lock(&gort__sched.lock);
+    while (pp->gfreecnt > GFREE_KEEP) {
+        gort__g_t *g = pp->gfree;
+        pp->gfree = g->schedlink;
+        pp->gfreecnt--;
+        g->schedlink = gort__sched.gfree;
+        gort__sched.gfree = g;
+        gort__sched.ngfree++;
+    }
+    gort__unlock(&gort__sched.lock);
+}
+
+/* Gets a dead G with a stack of the given size, or NULL. */
+static gort__g_t *gfget(gort__p_t *pp, size_t stack_size) {
+    if (!pp->gfree && gort__sched.gfree) {
+        gort__lock(&gort__sched.lock);
+        while (pp->gfreecnt < GFREE_KEEP && gort__sched.gfree) {
+            gort__g_t *g = gort__sched.gfree;
+            gort__sched.gfree = g->schedlink;
+            gort__sched.ngfree--;
+            g->schedlink = pp->gfree;
+            pp->gfree = g;
+            pp->gfreecnt++;
+        }
+        gort__unlock(&gort__sched.lock);
+    }
+    gort__g_t *gp = pp->gfree;
+    if (!gp)
+        return NULL;
+    pp->gfree = gp->schedlink;
+    pp->gfreecnt--;
+    if (gp->stack.hi && gp->stack.hi - gp->stack.lo != stack_size) {
+        gort__stackfree(pp, &gp->stack);
+        memset(&gp->stack, 0, sizeof gp->stack);
+    }
+    if (!gp->stack.hi && gort__stackalloc(pp, stack_size, &gp->stack) != 0) {
+        gp->schedlink = pp->gfree; /* keep it for later */
+        pp->gfree = gp;
+        pp->gfreecnt++;
+        return NULL;
+    }
+    return gp;
+}
+
+static uint64_t newgoid(gort__p_t *pp) {
+    if (pp->goidcache == pp->goidcacheend) {
+        pp->goidcache = atomic_fetch_add_explicit(&gort__rt.goidgen, GOID_BATCH, RELAXED);
+        pp->goidcacheend = pp->goidcache + GOID_BATCH;
+    }
+    return pp->goidcache++;
+}
+
+/* Makes a runnable G on pp. Runs on a G or on g0 with pp held. */
+static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_size, int *err) {
+    gort__g_t *gp = gfget(pp, stack_size);
+    if (!gp) {
+        gp = malg();
+        if (!gp) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        if (gort__stackalloc(pp, stack_size, &gp->stack) != 0) {
+            atomic_store_explicit(&gp->atomicstatus, Gdead, RELAXED);
+            gfput(pp, gp);
+            *err = -ENOMEM;
+            return NULL;
+        }
+    }
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->goid = newgoid(pp);
+    gp->is_main = false;
+    gp->m = NULL;
+    gp->waitreason = waitReasonZero;
+    gp->asan_fake_stack = NULL;
+    gp->sched_sp = gort__ctx_init(gp->stack.hi);
+    atomic_store_explicit(&gp->atomicstatus, Grunnable, RELEASE);
+    gort__stat_add(&pp->stats.goroutines_created, 1);
+    return gp;
+}
+
+int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out) {
+    gort__m_t *mp = gort__getm();
+    gort__p_t *pp = mp->p;
+    int err = 0;
+    gort__g_t *gp = newproc1(pp, fn, arg, stack_size ? stack_size : gort__rt.stack_size, &err);
+    if (!gp)
+        return err;
+    if (id_out)
+        *id_out = gp->goid;
+    gort__runqput(pp, gp, true);
+    gort__wakep();
+    return 0;
+}
+
+/* ---- switching ---- */
+
+/* Switches from the current G to g0 with a request for schedule(). Returns
+ * when the G is resumed, possibly on another M: nothing cached from before
+ * the switch (the M, the P) may be used after it. */
+static void mcall(int op) {
+    gort__m_t *mp = gort__getm();
+    gort__g_t *gp = mp->curg;
+    mp->mcall_op = op;
+    san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
+    gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
+    san_switch_end(gp);
+}
+
+void gort__gostart(void) {
+    gort__g_t *gp = gort__getg();
+    san_switch_end(gp);
+    gp->fn(gp->arg);
+    gort__goexit();
+}
+
+void gort__goexit(void) {
+    mcall(MCALL_EXIT);
+    gort__throw("goexit: resumed a dead goroutine");
+}
+
+void gort__gosched(void) {
+    mcall(MCALL_GOSCHED);
+}
+
+void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
+                enum gort__waitreason reason) {
+    gort__m_t *mp = gort__getm();
+    gort__g_t *gp = mp->curg;
+    gp->waitreason = (uint8_t)reason;
+    mp->waitunlockf = unlockf;
+    mp->waitlock = lock;
+    mcall(MCALL_PARK);
+}
+
+void gort__ready(gort__g_t *gp) {
+    if (GORT__UNLIKELY(readgstatus(gp) != Gwaiting))
+        gort__throw("bad g->status in ready");
+    casgstatus(gp, Gwaiting, Grunnable);
+    gort__m_t *mp = gort__getm();
+    if (mp && mp->p) {
+        gort__runqput(mp->p, gp, true);
+    } else {
+        gort__lock(&gort__sched.lock);
+        gort__globrunqput(gp);
+        gort__unlock(&gort__sched.lock);
+    }
+    gort__wakep();
+}
+
+/* Runs gp on the current M. Returns on g0 when gp switches back. */
+static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit) {
+    gort__p_t *pp = mp->p;
+    mp->curg = gp;
+    gp->m = mp;
+    casgstatus(gp, Grunnable, Grunning);
+    if (!inherit)
+        pp->schedtick++;
+    gort__stat_add(&pp->stats.switches, 1);
+    san_switch_begin(&mp->g0, gp, false);
+    gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
+    san_switch_end(&mp->g0);
+}
+
+/* Takes gp off the M (Go's dropg). */
+static void dropg(gort__m_t *mp, gort__g_t *gp) {
+    gp->m = NULL;
+    mp->curg = NULL;
+}
+
+/* Go's goexit0: on g0, gp has finished. */
+static void goexit0(gort__m_t *mp, gort__g_t *gp) {
+    gort__p_t *pp = mp->p;
+    casgstatus(gp, Grunning, Gdead);
+    dropg(mp, gp);
+    gort__stat_add(&pp->stats.goroutines_exited, 1);
+    san_stack_unpoison(gp->stack.lo, gp->stack.hi);
+    bool is_main = gp->is_main;
+    gfput(pp, gp);
+    if (is_main)
+        begin_shutdown();
+}
+
+/* ---- finding work ---- */
+
+/* Tries to steal from every other P, in random order, STEAL_TRIES passes;
+ * runnext only on the last pass (Go's stealWork). */
+static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp) {
+    uint32_t n = (uint32_t)gort__rt.gomaxprocs;
+    for (int i = 0; i < STEAL_TRIES; i++) {
+        bool lastpass = i == STEAL_TRIES - 1;
+        uint32_t pos = fastrand(mp) % n;
+        uint32_t inc = gort__rt.coprimes[fastrand(mp) % gort__rt.ncoprimes];
+        for (uint32_t k = 0; k < n; k++, pos = (pos + inc) % n) {
+            gort__p_t *victim = gort__rt.allp[pos];
+            if (victim == pp || idlepmask_read(victim->id))
+                continue;
+            if (shutting_down())
+                return NULL;
+            gort__stat_add(&pp->stats.steal_tries, 1);
+            uint32_t before = gort__runqlen(pp);
+            gort__g_t *gp = gort__runqsteal(pp, victim, lastpass);
+            if (gp) {
+                gort__stat_add(&pp->stats.steal_successes, 1);
+                gort__stat_add(&pp->stats.steal_gs, 1 + gort__runqlen(pp) - before);
+                return gp;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Finds a runnable G for mp's P, blocking (stopm) until there is one.
+ * Returns NULL only for shutdown. Runs on g0 with a P. */
+static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit) {
+    gort__g_t *gp;
+top:
+    if (shutting_down())
+        return NULL;
+    gort__p_t *pp = mp->p;
+    *inherit = false;
+
+    /* Fairness: check the global queue once in a while, or two goroutines
+     * that keep readying each other through runnext starve it. */
+    if (pp->schedtick % 61 == 0 && atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0) {
+        gort__lock(&gort__sched.lock);
+        gp = gort__globrunqget(pp, 1);
+        gort__unlock(&gort__sched.lock);
+        if (gp)
+            return gp;
+    }
+    gp = gort__runqget(pp, inherit);
+    if (gp)
+        return gp;
+    if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0) {
+        gort__lock(&gort__sched.lock);
+        gp = gort__globrunqget(pp, 0);
+        gort__unlock(&gort__sched.lock);
+        if (gp)
+            return gp;
+    }
+
+    /* Spin (steal) only if fewer than half the busy Ps already have a
+     * spinning M: spinning is expensive when there are many Ps. */
+    int32_t busy = gort__rt.gomaxprocs - atomic_load_explicit(&gort__sched.npidle, RELAXED);
+    if (atomic_load_explicit(&mp->spinning, RELAXED) ||
+        2 * atomic_load_explicit(&gort__sched.nmspinning, RELAXED) < busy) {
+        if (!atomic_load_explicit(&mp->spinning, RELAXED)) {
+            atomic_store_explicit(&mp->spinning, true, RELAXED);
+            atomic_fetch_add_explicit(&gort__sched.nmspinning, 1, SEQCST);
+            gort__stat_add(&mp->stats.spinning, 1);
+        }
+        gp = stealwork(mp, pp);
+        if (gp)
+            return gp;
+    }
+
+    /* Nothing: give the P back. */
+    gort__lock(&gort__sched.lock);
+    if (shutting_down()) {
+        gort__unlock(&gort__sched.lock);
+        return NULL;
+    }
+    if (gort__sched.runqsize > 0) {
+        gp = gort__globrunqget(pp, 0);
+        gort__unlock(&gort__sched.lock);
+        if (gp)
+            return gp;
+        goto top;
+    }
+    releasep(mp);
+    pidleput(pp);
+    gort__unlock(&gort__sched.lock);
+
+    bool wasspinning = atomic_load_explicit(&mp->spinning, RELAXED);
+    if (wasspinning) {
+        atomic_store_explicit(&mp->spinning, false, RELAXED);
+        /* seq_cst RMW then the recheck below: the other half of the #StoreLoad
+         * pairing with the fence in wakep. */
+        if (atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST) <= 0)
+            gort__throw("findrunnable: negative nmspinning");
+        atomic_thread_fence(SEQCST);
+        /* The delicate dance: work may have been submitted after we looked
+         * and before we stopped counting as a spinner. */
+        for (int32_t i = 0; i < gort__rt.gomaxprocs; i++) {
+            gort__p_t *p2 = gort__rt.allp[i];
+            if (!idlepmask_read(p2->id) && !gort__runqempty(p2)) {
+                gort__lock(&gort__sched.lock);
+                gort__p_t *np = pidleget();
+                gort__unlock(&gort__sched.lock);
+                if (np) {
+                    acquirep(mp, np);
+                    atomic_store_explicit(&mp->spinning, true, RELAXED);
+                    atomic_fetch_add_explicit(&gort__sched.nmspinning, 1, SEQCST);
+                    gort__stat_add(&mp->stats.spinning, 1);
+                    goto top;
+                }
+                break;
+            }
+        }
+    }
+    if (!stopm(mp))
+        return NULL;
+    goto top;
+}
+
+/* The scheduler loop, on g0. Returns at shutdown. */
+static void schedule(gort__m_t *mp) {
+    for (;;) {
+        bool inherit;
+        gort__g_t *gp = findrunnable(mp, &inherit);
+        if (!gp)
+            return;
+        if (atomic_load_explicit(&mp->spinning, RELAXED))
+            resetspinning(mp);
+    run:
+        execute(mp, gp, inherit);
+        /* Back on g0: gp switched out with a request. */
+        if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack))) {
+            char msg[160];
+            gort__fmt(msg, sizeof msg,
+                      "stack overflow in goroutine %lu (stack canary at %p overwritten)",
+                      (unsigned long)gp->goid, (void *)gp->stack.lo);
+            gort__throw(msg);
+        }
+        switch (mp->mcall_op) {
+        case MCALL_PARK: {
+            bool (*unlockf)(gort__g_t *, void *) = mp->waitunlockf;
+            void *lock = mp->waitlock;
+            mp->waitunlockf = NULL;
+            mp->waitlock = NULL;
+            casgstatus(gp, Grunning, Gwaiting);
+            dropg(mp, gp);
+            if (unlockf && !unlockf(gp, lock)) {
+                /* The wait is already over: run it again at once. */
+                casgstatus(gp, Gwaiting, Grunnable);
+                inherit = true;
+                goto run;
+            }
+            break;
+        }
+        case MCALL_GOSCHED:
+            casgstatus(gp, Grunning, Grunnable);
+            dropg(mp, gp);
+            gort__runqput(mp->p, gp, false);
+            break;
+        case MCALL_EXIT:
+            goexit0(mp, gp);
+            break;
+        default:
+            gort__throw("schedule: goroutine switched out without a request");
+        }
+        mp->mcall_op = MCALL_NONE;
+    }
+}
+
+/* ---- gort_main ---- */
+
+static gort_main_fn mainfn;
+static void *mainarg;
+
+static void main_goroutine(void *arg) {
+    (void)arg;
+    gort__rt.mainstatus = mainfn(mainarg);
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b) {
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static void free_p(gort__p_t *pp) {
+    if (!pp)
+        return;
+    gort__stackcache_clear(pp);
+    free(pp);
+}
+
+/* Frees everything of this run. Every M but m0 has exited. */
+static void teardown(gort__m_t *m0) {
+    for (gort__m_t *mp = gort__sched.allm; mp;) {
+        gort__m_t *next = mp->alllink;
+        if (mp != m0 && mp->thread)
+            pthread_join(mp->thread, NULL);
+        if (mp != m0)
+            free(mp);
+        mp = next;
+    }
+    gort__sched.allm = NULL;
+    gort__g_t *gp = gort__rt.allgs;
+    gort__rt.allgs = NULL;
+    while (gp) {
+        gort__g_t *next = gp->alllink;
+        if (gp->stack.hi) {
+            san_stack_unpoison(gp->stack.lo, gp->stack.hi);
+            gort__stackfree(NULL, &gp->stack);
+        }
+        san_g_destroy(gp);
+        free(gp);
+        gp = next;
+    }
+    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
+        free_p(gort__rt.allp[i]);
+    free(gort__rt.allp);
+    free(gort__rt.idlepmask);
+    gort__rt.allp = NULL;
+    gort__rt.idlepmask = NULL;
+    gort__stack_freeall();
+}
+
+/* Serialises gort_main runs and lets stats readers see a consistent allp. */
+gort__mutex_t gort__life_lock;
+static bool zombie; /* a previous run left a thread in a goroutine; life_lock */
+
+int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg) {
+    int nprocs = 0;
+    size_t stack_size = GORT_STACK_DEFAULT;
+    if (!fn)
+        return -EINVAL;
+    if (cfg) {
+        if (cfg->size < offsetof(gort_config_t, gomaxprocs) + sizeof(int))
+            return -EINVAL;
+        nprocs = cfg->gomaxprocs;
+        if (nprocs < 0 || nprocs > GORT_MAXPROCS_MAX)
+            return -EINVAL;
+        if (cfg->size >= offsetof(gort_config_t, stack_size) + sizeof(size_t) && cfg->stack_size) {
+            stack_size = cfg->stack_size;
+            if (gort__stack_roundsize(stack_size) == 0)
+                return -EINVAL;
+        }
+    }
+    if (gort__getm())
+        return -EBUSY; /* called from inside the runtime */
+    gort__lock(&gort__life_lock);
+    if (zombie || atomic_load(&gort__rt.running)) {
+        gort__unlock(&gort__life_lock);
+        return -EBUSY;
+    }
+    atomic_store(&gort__rt.running, true);
+    gort__unlock(&gort__life_lock);
+
+    gort__stack_sysinit();
+    stack_size = gort__stack_roundsize(stack_size);
+    if (nprocs == 0)
+        nprocs = gort__default_gomaxprocs();
+
+    /* Only this thread touches gort__rt until the first M starts. */
+    gort__rt_t *rt = &gort__rt;
+    memset(&rt->sched, 0, sizeof rt->sched);
+    rt->gomaxprocs = nprocs;
+    rt->stack_size = stack_size;
+    rt->allgs = NULL;
+    rt->maing = NULL;
+    rt->mainstatus = 0;
+    atomic_store(&rt->goidgen, 1);
+    atomic_store(&rt->ms_created, 1);
+    rt->ncoprimes = 0;
+    for (uint32_t i = 1; i <= (uint32_t)nprocs; i++)
+        if (gcd(i, (uint32_t)nprocs) == 1)
+            rt->coprimes[rt->ncoprimes++] = i;
+
+    int err = -ENOMEM;
+    gort__m_t *m0 = allocm();
+    gort__p_t **allp = calloc((size_t)nprocs, sizeof *allp);
+    _Atomic uint64_t *mask = calloc((size_t)(nprocs + 63) / 64, sizeof *mask);
+    if (!m0 || !allp || !mask)
+        goto fail;
+    for (int i = 0; i < nprocs; i++) {
+        size_t sz = (sizeof(gort__p_t) + 63) & ~(size_t)63;
+        allp[i] = aligned_alloc(64, sz);
+        if (!allp[i])
+            goto fail;
+        memset(allp[i], 0, sizeof(gort__p_t));
+        allp[i]->id = i;
+        atomic_init(&allp[i]->status, Pidle);
+    }
+    gort__lock(&gort__life_lock);
+    rt->allp = allp;
+    rt->idlepmask = mask;
+    gort__unlock(&gort__life_lock);
+
+    mainfn = fn;
+    mainarg = arg;
+    m0->is_m0 = true;
+    m0->id = rt->sched.mnext++;
+    rt->sched.mcount = 1;
+    rt->sched.allm = m0;
+    m0->thread = pthread_self();
+    gort__sig_install();
+    m_init_thread(m0);
+    acquirep(m0, allp[0]);
+    for (int i = nprocs - 1; i > 0; i--)
+        pidleput(allp[i]);
+
+    gort__g_t *maing = newproc1(allp[0], main_goroutine, NULL, stack_size, &err);
+    if (!maing) {
+        gort__setm(NULL);
+        gort__sig_altstack_free(m0);
+        teardown(m0);
+        free(m0);
+        gort__sig_uninstall();
+        atomic_store(&rt->running, false);
+        return err;
+    }
+    maing->is_main = true;
+    rt->maing = maing;
+    gort__runqput(allp[0], maing, true);
+
+    schedule(m0);
+
+    /* Shutdown: wait for the other Ms to leave (they do at their next pass
+     * through schedule; one stuck in a goroutine may never). */
+    bool alldone = false;
+    for (int i = 0; i < 50000; i++) { /* up to ~5 s */
+        gort__lock(&rt->sched.lock);
+        int32_t n = rt->sched.mcount;
+        gort__unlock(&rt->sched.lock);
+        if (n <= 1) {
+            alldone = true;
+            break;
+        }
+        gort__usleep(100);
+    }
+    int status = rt->mainstatus;
+    gort__sig_altstack_free(m0);
+    gort__setm(NULL);
+    if (!alldone) {
+        gort__lock(&gort__life_lock);
+        zombie = true;
+        gort__unlock(&gort__life_lock);
+        return status;
+    }
+    gort__lock(&gort__life_lock);
+    rt->allp = NULL; /* stats readers see "not running" from here on */
+    gort__unlock(&gort__life_lock);
+    rt->allp = allp;
+    teardown(m0);
+    free(m0);
+    gort__sig_uninstall();
+    atomic_store(&rt->running, false);
+    return status;
+
+fail:
+    if (allp)
+        for (int i = 0; i < nprocs; i++)
+            free(allp[i]);
+    free(allp);
+    free(mask);
+    free(m0);
+    gort__lock(&gort__life_lock);
+    rt->allp = NULL;
+    rt->idlepmask = NULL;
+    atomic_store(&rt->running, false);
+    gort__unlock(&gort__life_lock);
+    return err;
+}

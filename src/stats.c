@@ -1,0 +1,64 @@
+/*
+ * stats.c - gort_stats_get: sums the per-P and per-M counters.
+ *
+ * Counters are written by their owner (the P's holder, the M itself) with
+ * relaxed single-writer updates and read here with relaxed loads, so a
+ * snapshot taken while goroutines run is only approximately consistent.
+ * Locks: gort__life_lock (keeps allp and allm alive), then sched.lock (allm).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+extern gort__mutex_t gort__life_lock;
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+int gort__stats_get(gort_stats_t *st) {
+    if (!st || st->size < offsetof(gort_stats_t, goroutines_created) + sizeof(uint64_t))
+        return -EINVAL;
+    gort_stats_t s;
+    memset(&s, 0, sizeof s);
+    gort__lock(&gort__life_lock);
+    if (!gort__rt.allp) {
+        gort__unlock(&gort__life_lock);
+        return -ESRCH;
+    }
+    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++) {
+        gort__pstats_t *ps = &gort__rt.allp[i]->stats;
+        s.goroutines_created += LOAD(ps->goroutines_created);
+        s.goroutines_exited += LOAD(ps->goroutines_exited);
+        s.switches += LOAD(ps->switches);
+        s.steal_tries += LOAD(ps->steal_tries);
+        s.steal_successes += LOAD(ps->steal_successes);
+        s.steal_gs += LOAD(ps->steal_gs);
+    }
+    gort__lock(&gort__sched.lock);
+    for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink) {
+        s.ms_parked += LOAD(mp->stats.parked);
+        s.ms_woken += LOAD(mp->stats.woken);
+        s.spinning_transitions += LOAD(mp->stats.spinning);
+        s.futex_sleeps += LOAD(mp->stats.futex_sleeps);
+        s.futex_wakes += LOAD(mp->stats.futex_wakes);
+    }
+    s.globrunq_puts = LOAD(gort__sched.globrunq_puts);
+    s.globrunq_gets = LOAD(gort__sched.globrunq_gets);
+    gort__unlock(&gort__sched.lock);
+    uint64_t fs, fw;
+    gort__futex_foreign_counts(&fs, &fw);
+    s.futex_sleeps += fs;
+    s.futex_wakes += fw;
+    s.ms_created = LOAD(gort__rt.ms_created);
+    s.goroutines_live = s.goroutines_created - s.goroutines_exited;
+    s.stacks_mapped = LOAD(gort__stacks_mapped);
+    s.stack_bytes_mapped = LOAD(gort__stack_bytes_mapped);
+    s.gomaxprocs = gort__rt.gomaxprocs;
+    gort__unlock(&gort__life_lock);
+
+    size_t n = st->size < sizeof s ? st->size : sizeof s;
+    size_t size = st->size;
+    memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t), n - sizeof(size_t));
+    st->size = size;
+    return 0;
+}

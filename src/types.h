@@ -1,0 +1,270 @@
+/*
+ * types.h - every core struct and state of the runtime (gort's runtime2.go).
+ *
+ * The model is Go's: a G is a goroutine (a stack and a saved context), an M
+ * is an OS thread, a P is the right to run goroutines. An M needs a P to run
+ * a G; there are exactly gomaxprocs Ps, so at most gomaxprocs goroutines run
+ * at once. Each P has a local run queue; the global run queue, the idle-P
+ * list and the idle-M list live in `sched` under sched.lock.
+ *
+ * Ownership rules (read before touching any field):
+ *  - A G's fields belong to whoever owns the G: the M running it
+ *    (Grunning), the queue it sits on (Grunnable: only the owner of the
+ *    queue may touch schedlink), or the wait structure it is parked on
+ *    (Gwaiting: whoever readies it). `atomicstatus` is the hand-off point
+ *    and is always accessed atomically.
+ *  - A P's fields belong to the M that holds it (p->m), except the run
+ *    queue head and runnext (stolen by other Ps with CAS), `status` (read by
+ *    anyone; changed by the holder or, for idle Ps, under sched.lock) and
+ *    the statistics counters (written by the holder only with relaxed atomic
+ *    stores, read by anyone).
+ *  - An M's fields belong to the thread itself, except `park` (woken by
+ *    others), `nextp` and `spinning` (set by startm under sched.lock before
+ *    the wake-up; the wake-up is the release/acquire point), and schedlink
+ *    (sched.lock).
+ *
+ * Lock order (lower first): sched.lock -> allglock; waitgroup locks are
+ * leaves and may be taken with no runtime lock held only. stackpool locks are
+ * leaves.
+ */
+#ifndef GORT_TYPES_H
+#define GORT_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gort.h"
+
+/* ---- locks and notes (lock.c, futex.c) ---- */
+
+/* A runtime mutex: 0 unlocked, 1 locked, 2 locked with sleepers (Go's
+ * lock_futex.go). Held only for short critical sections; never held across a
+ * goroutine switch. */
+typedef struct gort__mutex {
+    _Atomic uint32_t key;
+} gort__mutex_t;
+
+/* A one-shot event an M sleeps on (Go's note). One sleeper, one waker:
+ * notewakeup twice without a clear is a fatal error. */
+typedef struct gort__note {
+    _Atomic uint32_t key;
+} gort__note_t;
+
+/* ---- goroutine status (Go's _G* values) ---- */
+enum gort__gstatus {
+    Gidle = 0,     /* just allocated, not yet initialised */
+    Grunnable = 1, /* on a run queue; owned by the queue; not running */
+    Grunning = 2,  /* running on an M that holds a P; owned by that M */
+    Gsyscall = 3,  /* in a system call (issue 4) */
+    Gwaiting = 4,  /* parked; owned by the wait structure it is on */
+    Gdead = 6,     /* exited or unused; on a free list, owned by the list */
+};
+
+/* Why a goroutine is parked (Go's waitReason). Keep in step with
+ * gort__waitreason_strings in debug.c. */
+enum gort__waitreason {
+    waitReasonZero = 0,
+    waitReasonWaitGroupWait,
+    waitReasonChanSend,
+    waitReasonChanReceive,
+    waitReasonSelect,
+    waitReasonSleep,
+    waitReasonSyncMutexLock,
+    waitReasonSyncCondWait,
+    waitReasonSemacquire,
+    waitReasonTest,
+    waitReasonCount
+};
+
+/* ---- P status (Go's _P* values) ---- */
+enum gort__pstatus {
+    Pidle = 0,    /* on sched.pidle or being handed over; no M */
+    Prunning = 1, /* owned by an M (p->m); only that M changes it */
+    Psyscall = 2, /* issue 4 */
+    Pgcstop = 3,  /* issue 7 */
+    Pdead = 4,    /* not in use */
+};
+
+/* A goroutine stack: [lo, hi) usable, guard page(s) just below lo. */
+typedef struct gort__stack {
+    uintptr_t lo;
+    uintptr_t hi;
+    uint32_t cls;   /* size class index in stack.c, or STACK_CLASS_LARGE */
+    uint32_t kind;  /* how the guard was made: STACK_GUARD_* in stack.c */
+    uint32_t vg_id; /* valgrind stack id (san.h), 0 when not registered */
+} gort__stack_t;
+
+struct gort__m;
+struct gort__p;
+
+/* Per-P counters: written by the P's holder with relaxed atomic
+ * load+store (no RMW on the fast path), summed by gort_stats_get. */
+typedef struct gort__pstats {
+    _Atomic uint64_t goroutines_created;
+    _Atomic uint64_t goroutines_exited;
+    _Atomic uint64_t switches;
+    _Atomic uint64_t steal_tries;
+    _Atomic uint64_t steal_successes;
+    _Atomic uint64_t steal_gs;
+} gort__pstats_t;
+
+/* Per-M counters: written by the M itself, relaxed. */
+typedef struct gort__mstats {
+    _Atomic uint64_t parked;
+    _Atomic uint64_t woken; /* counted by the waker (startm), on the waker's M */
+    _Atomic uint64_t spinning;
+    _Atomic uint64_t futex_sleeps;
+    _Atomic uint64_t futex_wakes;
+} gort__mstats_t;
+
+typedef struct gort__g {
+    /* Saved stack pointer while not running (see arch/ctx.h). Written by
+     * the switch away from this G, read by the switch back. */
+    void *sched_sp;
+    /* enum gort__gstatus; atomic. Transitions are made by the owner
+     * (see the file comment) and published with release stores that pair
+     * with the acquire loads in casgstatus and findrunnable. */
+    _Atomic uint32_t atomicstatus;
+    uint8_t waitreason; /* enum gort__waitreason; owned by the G while parked */
+    bool is_main;       /* the main goroutine: returning ends gort_main */
+    uint64_t goid;      /* set at spawn by the spawning M */
+    gort_fn fn;         /* entry point; owned by the G */
+    void *arg;
+    gort__stack_t stack;       /* owned by whoever owns the G */
+    struct gort__g *schedlink; /* next on a run queue or free list; queue owner */
+    struct gort__m *m;         /* M running this G; owned by that M */
+    struct gort__g *alllink;   /* allgs list; protected by allglock */
+    void *param;               /* value handed over by goready's caller */
+    struct gort__g *waitlink;  /* next waiter on a wait structure; its lock */
+    /* Sanitizer fiber state (san.h); owned by the G. */
+    void *tsan_fiber;
+    void *asan_fake_stack;
+} gort__g_t;
+
+/* A P's local run queue size (Go: 256). */
+#define GORT__RUNQ_SIZE 256u
+
+typedef struct gort__p {
+    int32_t id;
+    _Atomic uint32_t status; /* enum gort__pstatus; see the file comment */
+    struct gort__p *link;    /* sched.pidle list; protected by sched.lock */
+    uint32_t schedtick;      /* incremented on every non-inherited execute; holder */
+    struct gort__m *m;       /* back-link to the holding M; holder / sched.lock */
+    uint64_t goidcache;      /* next goid to hand out; holder */
+    uint64_t goidcacheend;
+
+    /* Lock-free ring: the holder writes runqtail and reads runqhead; thieves
+     * CAS runqhead. runq slots are atomics only so TSan sees the publication
+     * through runqtail (release) / runqhead (acquire). */
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    _Atomic(gort__g_t *) runq[GORT__RUNQ_SIZE];
+    /* The G to run next, ahead of runq; it inherits the current time slice.
+     * Holder stores, thieves CAS it to NULL on their last pass. */
+    _Atomic(gort__g_t *) runnext;
+
+    /* Dead Gs with default-size stacks for reuse (Go's p.gFree); holder. */
+    gort__g_t *gfree;
+    int32_t gfreecnt;
+
+    /* Per-P stack cache, indexed by size class (stack.c); holder. */
+    void *stackcache[8];
+    int32_t stackcachecnt[8];
+
+    gort__pstats_t stats;
+} gort__p_t;
+
+typedef struct gort__m {
+    int64_t id;
+    gort__g_t g0;              /* the thread's own stack; runs schedule() */
+    gort__g_t *curg;           /* the G running on this M, or NULL on g0; owned by this M */
+    gort__p_t *p;              /* the P held, or NULL; owned by this M */
+    gort__p_t *nextp;          /* P handed over by startm; set under sched.lock before park wake */
+    _Atomic bool spinning;     /* looking for work; set by startm or by findrunnable */
+    gort__note_t park;         /* stopm sleeps here; startm wakes it */
+    struct gort__m *schedlink; /* sched.midle list; sched.lock */
+    struct gort__m *alllink;   /* allm list; sched.lock (append-only while running) */
+    pthread_t thread;
+    bool is_m0;        /* the thread that called gort_main */
+    pid_t procid;      /* kernel thread id */
+    uint64_t fastrand; /* per-M random state; owned by this M */
+    /* What the G that just parked asked to be done on g0 once it is off its
+     * stack (park_m's unlockf); owned by this M. */
+    bool (*waitunlockf)(gort__g_t *gp, void *arg);
+    void *waitlock;
+    /* What to do on g0 after the switch: see sched.c mcall. Owned by this M. */
+    int mcall_op;
+    void *altstack; /* sigaltstack for the stack-overflow handler */
+    size_t altstack_size;
+    gort__mstats_t stats;
+} gort__m_t;
+
+/* The global scheduler state (Go's schedt). */
+typedef struct gort__sched {
+    gort__mutex_t lock;
+
+    /* Idle Ms: sched.lock. */
+    gort__m_t *midle;
+    int32_t nmidle;
+    int64_t mnext;   /* next M id; sched.lock */
+    int32_t mcount;  /* Ms created and not exited; sched.lock */
+    gort__m_t *allm; /* every M ever created in this run; sched.lock */
+
+    /* Idle Ps: sched.lock for the list; npidle is atomic so wakep and the
+     * spinning limit can read it without the lock. */
+    gort__p_t *pidle;
+    _Atomic int32_t npidle;
+    _Atomic int32_t nmspinning; /* Ms spinning; see the protocol in sched.c */
+
+    /* Global run queue: sched.lock. runqsize is also read without the lock
+     * as a hint (atomic). */
+    gort__g_t *runqhead;
+    gort__g_t *runqtail;
+    _Atomic int32_t runqsize;
+    /* Counters of global-queue traffic; updated under sched.lock, read
+     * relaxed by gort_stats_get. */
+    _Atomic uint64_t globrunq_puts;
+    _Atomic uint64_t globrunq_gets;
+
+    /* Global free Gs: sched.lock (Go uses its own lock; ours is coarse). */
+    gort__g_t *gfree;
+    int32_t ngfree;
+
+    /* Shutdown: set when the main goroutine returns; read by every M in
+     * schedule(). Release store pairs with the acquire loads there. */
+    _Atomic bool shutdown;
+} gort__sched_t;
+
+/* Everything one gort_main run owns. */
+typedef struct gort__rt {
+    gort__sched_t sched;
+    gort__p_t **allp; /* gomaxprocs Ps; fixed for the run (until issue 7) */
+    int32_t gomaxprocs;
+    size_t stack_size; /* default stack size */
+    /* Idle-P bitmask, 1 bit per P: a hint for stealing (Go's idlepMask). */
+    _Atomic uint64_t *idlepmask;
+    /* Random steal order (Go's stealOrder): count and coprimes. */
+    uint32_t ncoprimes;
+    uint32_t coprimes[GORT_MAXPROCS_MAX];
+
+    gort__mutex_t allglock;   /* protects allgs */
+    gort__g_t *allgs;         /* every G ever allocated this run */
+    _Atomic uint64_t ngs;     /* live goroutines (created - exited) */
+    _Atomic uint64_t goidgen; /* next batch of goids */
+
+    gort__g_t *maing;
+    int mainstatus;        /* main's return value; written by main G before shutdown */
+    gort__note_t mainnote; /* m0's scheduler exits when main returns */
+
+    /* Counters of Ms that have exited (their per-M stats were folded in);
+     * sched.lock. */
+    gort__mstats_t deadmstats;
+    _Atomic uint64_t ms_created;
+    _Atomic bool running;
+} gort__rt_t;
+
+#endif /* GORT_TYPES_H */
