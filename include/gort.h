@@ -181,7 +181,9 @@ typedef struct gort_waitgroup {
 } gort_waitgroup_t;
 #define GORT_WAITGROUP_INIT                                                                        \
     {                                                                                              \
-        { 0, 0, 0, 0 }                                                                             \
+        {                                                                                          \
+            0, 0, 0, 0                                                                             \
+        }                                                                                          \
     }
 
 GORT_API void gort_waitgroup_init(gort_waitgroup_t *wg);
@@ -194,6 +196,225 @@ GORT_API int gort_waitgroup_done(gort_waitgroup_t *wg);
 /* Parks the calling goroutine until the counter is zero. Contexts:
  * goroutine. Returns 0 or -EPERM. */
 GORT_API int gort_waitgroup_wait(gort_waitgroup_t *wg);
+
+/* ------------------------------------------------------------------------ */
+/* Time                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* The runtime's clock: CLOCK_MONOTONIC in nanoseconds. Deadlines passed to
+ * the *_deadline calls are absolute values of this clock. Any context. */
+GORT_API int64_t gort_now_ns(void);
+
+/* Parks the calling goroutine for at least ns nanoseconds (ns <= 0 returns
+ * at once). The thread runs other goroutines meanwhile; lateness is the
+ * kernel's timer slack (50 us by default) plus the time to get a P.
+ * Contexts: goroutine. Returns 0 or -EPERM. */
+GORT_API int gort_sleep_ns(int64_t ns);
+
+/* ------------------------------------------------------------------------ */
+/* Channels                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A channel of fixed-size elements (Go's chan). Senders and receivers that
+ * must wait are served in FIFO order; a send to a waiting receiver copies
+ * straight into it and runs it next on the sender's P. */
+typedef struct gort_chan gort_chan_t;
+
+/* Largest element a channel can carry (Go's limit). */
+#define GORT_CHAN_ELEM_MAX ((size_t)65535)
+
+/* Makes a channel with cap buffered elements of elem_size bytes each
+ * (cap 0: unbuffered; elem_size 0: a channel of signals). Any context.
+ * Returns 0 and *out, -EINVAL (NULL out, elem_size > GORT_CHAN_ELEM_MAX, cap
+ * > INT32_MAX) or -ENOMEM. */
+GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap);
+
+/* Frees a channel. Returns -EBUSY (and frees nothing) while goroutines
+ * are blocked on it. Any context; using the channel afterwards is undefined. */
+GORT_API int gort_chan_free(gort_chan_t *c);
+
+/* Sends *elem (elem_size bytes; elem may be NULL when elem_size is 0),
+ * blocking until a receiver takes it or buffer space frees up.
+ * Contexts: goroutine. Returns 0; -EPIPE if the channel is or becomes closed
+ * (Go panics here; the value was not sent); -EINVAL for a NULL channel;
+ * -EPERM from a foreign thread. */
+GORT_API int gort_chan_send(gort_chan_t *c, const void *elem);
+
+/* Receives into *elem (may be NULL to discard). *ok (may be NULL) is set to
+ * true for a value sent by a sender, false when the channel is closed and
+ * empty (then *elem is zeroed). A closed channel's buffer is drained first.
+ * Contexts: goroutine. Returns 0, -EINVAL for a NULL channel, -EPERM. */
+GORT_API int gort_chan_recv(gort_chan_t *c, void *elem, bool *ok);
+
+/* Non-blocking variants: -EAGAIN when the operation would block. They
+ * never park, so they may also be called from foreign threads (a goroutine
+ * they wake goes to the global run queue). */
+GORT_API int gort_chan_try_send(gort_chan_t *c, const void *elem);
+GORT_API int gort_chan_try_recv(gort_chan_t *c, void *elem, bool *ok);
+
+/* Blocking variants that give up at deadline_ns (gort_now_ns clock):
+ * -ETIMEDOUT. A deadline in the past behaves like the try variant, but
+ * returns -ETIMEDOUT instead of -EAGAIN. Contexts: goroutine. */
+GORT_API int gort_chan_send_deadline(gort_chan_t *c, const void *elem, int64_t deadline_ns);
+GORT_API int gort_chan_recv_deadline(gort_chan_t *c, void *elem, bool *ok, int64_t deadline_ns);
+
+/* Closes the channel: every blocked receiver gets ok == false, every
+ * blocked sender -EPIPE; buffered values can still be received. Any context.
+ * Returns 0, -EPIPE if already closed, -EINVAL for NULL. */
+GORT_API int gort_chan_close(gort_chan_t *c);
+
+/* Number of buffered elements, and buffer capacity. Any context.
+ * -EINVAL for NULL. */
+GORT_API ssize_t gort_chan_len(gort_chan_t *c);
+GORT_API ssize_t gort_chan_cap(gort_chan_t *c);
+
+/* ------------------------------------------------------------------------ */
+/* Select                                                                   */
+/* ------------------------------------------------------------------------ */
+
+enum { GORT_SELECT_SEND = 1, GORT_SELECT_RECV = 2 };
+/* gort_select flag: do not block; return -EAGAIN if no case is ready
+ * (Go's select with a default case). */
+#define GORT_SELECT_NONBLOCK 1u
+
+typedef struct gort_select_case {
+    gort_chan_t *chan; /* NULL: the case is never ready (Go's nil channel) */
+    int dir;           /* GORT_SELECT_SEND or GORT_SELECT_RECV */
+    void *elem;        /* send: the value; recv: where to store it (or NULL) */
+    bool ok;           /* out: recv: a value was received (false: closed);
+                          send: the value was sent (false: channel closed) */
+} gort_select_case_t;
+
+/* Waits until one of the cases can proceed, performs it and returns its
+ * index. Among cases that are ready at once, the choice is uniformly random.
+ * A send case on a closed channel is chosen with ok == false (Go panics).
+ * Channels are locked in address order (Go's sellock), so selects over the
+ * same channels never deadlock. Contexts: goroutine (with
+ * GORT_SELECT_NONBLOCK: any context). Returns the index, -EAGAIN
+ * (NONBLOCK, nothing ready), -EINVAL (NULL cases with n > 0, a bad dir, n >
+ * 65536, or blocking with no non-NULL channel: that would block forever),
+ * -EPERM from a foreign thread when it would block. */
+GORT_API int gort_select(gort_select_case_t *cases, size_t n, unsigned flags);
+/* As gort_select, but gives up at deadline_ns with -ETIMEDOUT. With no
+ * non-NULL channel it just sleeps until the deadline. */
+GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t deadline_ns);
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A timer fires once after a delay, then every period if period_ns > 0. On
+ * each firing it either sends the firing time (an int64_t from gort_now_ns)
+ * on a channel without blocking (a channel with elem_size 8; give it a
+ * buffer of 1, as Go's time.Timer does, or firings are dropped while nobody
+ * receives) or starts fn(arg) in a new goroutine. Timers live on per-P heaps
+ * and are run by the scheduler. */
+typedef struct gort_timer gort_timer_t;
+
+/* Creates and starts a timer. Exactly one of ch and fn must be non-NULL.
+ * delay_ns < 0 counts as 0; period_ns < 0 is -EINVAL.
+ * Contexts: goroutine. Returns 0 and *out, -EINVAL, -ENOMEM, -EPERM. */
+GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t period_ns,
+                              gort_chan_t *ch, gort_fn fn, void *arg);
+/* Stops the timer: once it returns, the timer does not fire (a firing that
+ * already started completes first). Returns 1 if the timer was pending, 0 if
+ * it had already fired (one-shot) or was stopped. Contexts: goroutine. */
+GORT_API int gort_timer_stop(gort_timer_t *t);
+/* Re-arms the timer with a new delay and period, whether or not it fired or
+ * was stopped. Returns 1 if it was pending, 0 if not; -EINVAL for bad args.
+ * Contexts: goroutine. */
+GORT_API int gort_timer_reset(gort_timer_t *t, int64_t delay_ns, int64_t period_ns);
+/* Stops and frees the timer. Contexts: goroutine. Returns 0, -EINVAL. */
+GORT_API int gort_timer_free(gort_timer_t *t);
+
+/* ------------------------------------------------------------------------ */
+/* Mutex, RWMutex, Cond, Once, Semaphore                                    */
+/* ------------------------------------------------------------------------ */
+
+/* All of these park the goroutine, never the thread. Zero-initialise them
+ * (the *_INIT macros) before use; do not copy them once used. Blocking calls
+ * need a goroutine (-EPERM from a foreign thread); try, unlock, release and
+ * signal calls work from any context. */
+
+/* Go's sync.Mutex: spins briefly, then parks; a waiter that has waited
+ * for more than 1 ms switches the mutex to starvation mode, in which
+ * ownership is handed directly to the waiter at the head of the queue. */
+typedef struct gort_mutex {
+    uint64_t opaque[6];
+} gort_mutex_t;
+#define GORT_MUTEX_INIT                                                                            \
+    {                                                                                              \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+GORT_API int gort_mutex_lock(gort_mutex_t *m);
+/* Returns 0 if it took the lock, -EBUSY if not. Any context. */
+GORT_API int gort_mutex_trylock(gort_mutex_t *m);
+/* Returns 0, or -EPERM if the mutex is not locked (Go throws). */
+GORT_API int gort_mutex_unlock(gort_mutex_t *m);
+
+/* Go's sync.RWMutex: writers exclude everyone; a blocked writer keeps new
+ * readers out, so writers do not starve. */
+typedef struct gort_rwmutex {
+    uint64_t opaque[20];
+} gort_rwmutex_t;
+#define GORT_RWMUTEX_INIT                                                                          \
+    {                                                                                              \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+GORT_API int gort_rwmutex_rlock(gort_rwmutex_t *rw);
+GORT_API int gort_rwmutex_runlock(gort_rwmutex_t *rw);
+GORT_API int gort_rwmutex_lock(gort_rwmutex_t *rw);
+GORT_API int gort_rwmutex_unlock(gort_rwmutex_t *rw);
+
+/* Go's sync.Cond (with the mutex passed to wait). */
+typedef struct gort_cond {
+    uint64_t opaque[4];
+} gort_cond_t;
+#define GORT_COND_INIT                                                                             \
+    {                                                                                              \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+/* Atomically unlocks m and parks; relocks m before returning. */
+GORT_API int gort_cond_wait(gort_cond_t *c, gort_mutex_t *m);
+GORT_API int gort_cond_signal(gort_cond_t *c);
+GORT_API int gort_cond_broadcast(gort_cond_t *c);
+
+/* Go's sync.Once. */
+typedef struct gort_once {
+    uint64_t opaque[8];
+} gort_once_t;
+#define GORT_ONCE_INIT                                                                             \
+    {                                                                                              \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+/* Runs fn(arg) if no call on this once has run it; every caller returns
+ * after it has completed. Contexts: goroutine. */
+GORT_API int gort_once_do(gort_once_t *o, gort_fn fn, void *arg);
+
+/* A counting semaphore (Go's runtime semaphore, FIFO). */
+typedef struct gort_sema {
+    uint64_t opaque[4];
+} gort_sema_t;
+#define GORT_SEMA_INIT                                                                             \
+    {                                                                                              \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+/* Sets the count (before any use). */
+GORT_API void gort_sema_init(gort_sema_t *s, uint32_t count);
+GORT_API int gort_sema_acquire(gort_sema_t *s);
+/* 0 if a unit was taken, -EAGAIN if the count was zero. Any context. */
+GORT_API int gort_sema_try_acquire(gort_sema_t *s);
+GORT_API int gort_sema_release(gort_sema_t *s);
 
 #ifdef __cplusplus
 }

@@ -11,11 +11,13 @@
 #define STR_(x) #x
 #define STR(x)  STR_(x)
 
-GORT_API const char *gort_version(void) {
+GORT_API const char *gort_version(void)
+{
     return STR(GORT_VERSION_MAJOR) "." STR(GORT_VERSION_MINOR) "." STR(GORT_VERSION_PATCH);
 }
 
-GORT_API const char *gort_strerror(int err) {
+GORT_API const char *gort_strerror(int err)
+{
     switch (err) {
     case 0:
         return "success";
@@ -43,15 +45,18 @@ GORT_API const char *gort_strerror(int err) {
     return "unknown error";
 }
 
-GORT_API int gort_main(gort_main_fn fn, void *arg, const gort_config_t *cfg) {
+GORT_API int gort_main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
+{
     return gort__main(fn, arg, cfg);
 }
 
-GORT_API int gort_go(gort_fn fn, void *arg) {
+GORT_API int gort_go(gort_fn fn, void *arg)
+{
     return gort_go_opts(fn, arg, NULL, NULL);
 }
 
-GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uint64_t *id_out) {
+GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uint64_t *id_out)
+{
     if (!gort__getg())
         return -EPERM;
     if (!fn)
@@ -69,32 +74,37 @@ GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uin
     return gort__newproc(fn, arg, stack_size, id_out);
 }
 
-GORT_API int gort_yield(void) {
+GORT_API int gort_yield(void)
+{
     if (!gort__getg())
         return -EPERM;
     gort__gosched();
     return 0;
 }
 
-GORT_API int gort_exit(void) {
+GORT_API int gort_exit(void)
+{
     if (!gort__getg())
         return -EPERM;
     gort__goexit();
 }
 
-GORT_API int64_t gort_self_id(void) {
+GORT_API int64_t gort_self_id(void)
+{
     gort__g_t *gp = gort__getg();
     if (!gp)
         return -EPERM;
     return (int64_t)gp->goid;
 }
 
-GORT_API int gort_gomaxprocs(void) {
+GORT_API int gort_gomaxprocs(void)
+{
     if (!atomic_load(&gort__rt.running))
         return -ESRCH;
     return gort__rt.gomaxprocs;
 }
 
-GORT_API int gort_stats_get(gort_stats_t *st) {
+GORT_API int gort_stats_get(gort_stats_t *st)
+{
     return gort__stats_get(st);
 }

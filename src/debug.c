@@ -37,10 +37,13 @@ const char *const gort__waitreason_strings[waitReasonCount] = {
     [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
     [waitReasonSyncCondWait] = "sync.Cond.Wait",
     [waitReasonSemacquire] = "semacquire",
+    [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
+    [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
     [waitReasonTest] = "test",
 };
 
-static size_t put_str(char *buf, size_t cap, size_t n, const char *s) {
+static size_t put_str(char *buf, size_t cap, size_t n, const char *s)
+{
     for (; *s; s++) {
         if (n + 1 < cap)
             buf[n] = *s;
@@ -49,7 +52,8 @@ static size_t put_str(char *buf, size_t cap, size_t n, const char *s) {
     return n;
 }
 
-static size_t put_uint(char *buf, size_t cap, size_t n, unsigned long long v, unsigned base) {
+static size_t put_uint(char *buf, size_t cap, size_t n, unsigned long long v, unsigned base)
+{
     char tmp[24];
     int i = 0;
     do {
@@ -67,7 +71,8 @@ static size_t put_uint(char *buf, size_t cap, size_t n, unsigned long long v, un
 
 /* A tiny async-signal-safe printf: %s %d %u %x %p with l, ll, z modifiers.
  * Returns the length the full output needs; buf is always terminated. */
-size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...) {
+size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     size_t n = 0;
@@ -130,7 +135,8 @@ size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...) {
     return n;
 }
 
-static void write_all(const char *s, size_t len) {
+static void write_all(const char *s, size_t len)
+{
     while (len > 0) {
         ssize_t w = write(STDERR_FILENO, s, len);
         if (w <= 0)
@@ -141,7 +147,8 @@ static void write_all(const char *s, size_t len) {
 }
 
 /* Writes "gort: fatal error: <msg> [context]\n" and aborts. */
-static GORT__NORETURN void die(const char *msg) {
+static GORT__NORETURN void die(const char *msg)
+{
     char buf[512];
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = mp ? mp->curg : NULL;
@@ -157,7 +164,8 @@ static GORT__NORETURN void die(const char *msg) {
     abort();
 }
 
-void gort__throw(const char *msg) {
+void gort__throw(const char *msg)
+{
     die(msg);
 }
 
@@ -166,7 +174,8 @@ void gort__throw(const char *msg) {
 static struct sigaction old_segv, old_bus;
 static _Atomic int sig_installed;
 
-static void chain(int sig, siginfo_t *si, void *uctx) {
+static void chain(int sig, siginfo_t *si, void *uctx)
+{
     struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
         old->sa_sigaction(sig, si, uctx);
@@ -184,7 +193,8 @@ static void chain(int sig, siginfo_t *si, void *uctx) {
     sigaction(sig, &dfl, NULL);
 }
 
-static void on_fault(int sig, siginfo_t *si, void *uctx) {
+static void on_fault(int sig, siginfo_t *si, void *uctx)
+{
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = mp ? mp->curg : NULL;
     uintptr_t addr = (uintptr_t)si->si_addr;
@@ -199,7 +209,8 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
     chain(sig, si, uctx);
 }
 
-int gort__sig_install(void) {
+int gort__sig_install(void)
+{
     int expect = 0;
     if (!atomic_compare_exchange_strong(&sig_installed, &expect, 1))
         return 0;
@@ -216,7 +227,8 @@ int gort__sig_install(void) {
     return r == 0 ? 0 : -EINVAL;
 }
 
-void gort__sig_uninstall(void) {
+void gort__sig_uninstall(void)
+{
     int expect = 1;
     if (!atomic_compare_exchange_strong(&sig_installed, &expect, 0))
         return;
@@ -228,7 +240,8 @@ void gort__sig_uninstall(void) {
 
 enum { ALTSTACK_SIZE = 64 * 1024 };
 
-int gort__sig_altstack_init(gort__m_t *mp) {
+int gort__sig_altstack_init(gort__m_t *mp)
+{
     int saved = errno;
     stack_t old;
     /* A thread that already has one (a sanitizer's, or the user's) keeps it. */
@@ -253,7 +266,8 @@ int gort__sig_altstack_init(gort__m_t *mp) {
     return 0;
 }
 
-void gort__sig_altstack_free(gort__m_t *mp) {
+void gort__sig_altstack_free(gort__m_t *mp)
+{
     if (!mp->altstack)
         return;
     int saved = errno;

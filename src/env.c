@@ -11,7 +11,8 @@
 
 #include "internal.h"
 
-int gort__default_gomaxprocs(void) {
+int gort__default_gomaxprocs(void)
+{
     const char *s = getenv("GORT_MAXPROCS");
     if (s && *s) {
         char *end;

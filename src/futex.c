@@ -22,7 +22,8 @@
 
 static _Atomic uint64_t foreign_futex_sleeps, foreign_futex_wakes;
 
-static void count(bool sleep) {
+static void count(bool sleep)
+{
     gort__m_t *mp = gort__getm();
     if (mp)
         gort__stat_add(sleep ? &mp->stats.futex_sleeps : &mp->stats.futex_wakes, 1);
@@ -31,12 +32,14 @@ static void count(bool sleep) {
                                   memory_order_relaxed);
 }
 
-void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes) {
+void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes)
+{
     *sleeps = atomic_load_explicit(&foreign_futex_sleeps, memory_order_relaxed);
     *wakes = atomic_load_explicit(&foreign_futex_wakes, memory_order_relaxed);
 }
 
-int gort__futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns) {
+int gort__futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
+{
     struct timespec ts, *tsp = NULL;
     if (ns >= 0) {
         ts.tv_sec = ns / 1000000000;
@@ -55,7 +58,8 @@ int gort__futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns) {
     return 0; /* woken, or EAGAIN: the value had already changed */
 }
 
-void gort__futexwakeup(_Atomic uint32_t *addr, uint32_t cnt) {
+void gort__futexwakeup(_Atomic uint32_t *addr, uint32_t cnt)
+{
     count(false);
     int saved = errno;
     long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, cnt, NULL, NULL, 0);
@@ -64,19 +68,22 @@ void gort__futexwakeup(_Atomic uint32_t *addr, uint32_t cnt) {
     errno = saved;
 }
 
-int64_t gort__nanotime(void) {
+int64_t gort__nanotime(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void gort__osyield(void) {
+void gort__osyield(void)
+{
     int saved = errno;
     sched_yield();
     errno = saved;
 }
 
-void gort__procyield(uint32_t cycles) {
+void gort__procyield(uint32_t cycles)
+{
     for (uint32_t i = 0; i < cycles; i++) {
 #if defined(__x86_64__)
         __asm__ __volatile__("pause" ::: "memory");
@@ -86,7 +93,8 @@ void gort__procyield(uint32_t cycles) {
     }
 }
 
-void gort__usleep(uint32_t us) {
+void gort__usleep(uint32_t us)
+{
     struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
     int saved = errno;
     nanosleep(&ts, NULL);

@@ -126,10 +126,57 @@ void gort__wakep(void);
 int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg);
 /* Entry of every new G (called by the arch trampoline on the G's stack). */
 GORT__NORETURN void gort__gostart(void);
+/* A random number in [0, n) from the M's random source (Go's fastrandn). */
+uint32_t gort__fastrandn(uint32_t n);
+/* Go's sync_runtime_canSpin (see sched.c). */
+bool gort__sync_canspin(int iter);
+
+/* ---- timer.c ---- */
+/* Adds t to the current P's heap (t->when, t->f set). Runs with a P. */
+int gort__addtimer(gort__timer_t *t);
+/* Removes t from its heap if it is on one (true), then waits until no
+ * firing of t is in progress. Any context. */
+bool gort__deltimer(gort__timer_t *t);
+/* Runs pp's expired timers; returns pp's next when (0: none). now == 0:
+ * read the clock if there are timers. */
+int64_t gort__checktimers(gort__p_t *pp, int64_t now);
+/* Runs due timers of the other Ps; true if it ran any. */
+bool gort__runtimers_others(gort__p_t *self);
+/* Earliest when over all Ps (0: none). */
+int64_t gort__timers_nextwhen(void);
+void gort__timer_poke(void); /* wakes the timer sleeper */
+void gort__timers_free(gort__p_t *pp);
+/* Parks the current goroutine until the clock reaches when. */
+int gort__sleep_until(int64_t when);
+
+/* ---- chan.c ---- */
+size_t gort__chan_elemsize(gort_chan_t *c);
+/* A non-blocking send from a timer firing (on g0 with a P). */
+void gort__chan_trysend_from_timer(gort_chan_t *c, const void *elem);
+
+/* ---- sema.c (Go's sema.go: the semaphore under sync, and notifyList) ---- */
+/* Takes a unit without blocking; false if the count is zero. Any context. */
+bool gort__cansemacquire(gort__sema_t *s);
+/* Takes a unit, parking the current G until one is released. lifo queues the
+ * G at the head (a waiter that is retrying, as sync.Mutex does). Runs on a G
+ * with no runtime lock held. */
+void gort__semacquire1(gort__sema_t *s, bool lifo, enum gort__waitreason reason);
+/* Adds a unit and readies the first waiter, if any. With handoff, the unit
+ * goes straight to that waiter and the caller yields its P to it (when it is
+ * a G). Any context. Returns 0, or -EOVERFLOW (nothing done) when the count
+ * is UINT32_MAX. */
+int gort__semrelease1(gort__sema_t *s, bool handoff);
+/* sync.Cond's ticket protocol: take a ticket, then wait for it. Add: any
+ * context. Wait: on a G with no runtime lock held. Notify*: any context. */
+uint32_t gort__notifyListAdd(gort__notifylist_t *l);
+void gort__notifyListWait(gort__notifylist_t *l, uint32_t t);
+void gort__notifyListNotifyOne(gort__notifylist_t *l);
+void gort__notifyListNotifyAll(gort__notifylist_t *l);
 
 /* ---- stats.c ---- */
 int gort__stats_get(gort_stats_t *st);
-static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n) {
+static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n)
+{
     /* Single writer: a relaxed load+store is enough and avoids an RMW. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);

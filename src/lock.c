@@ -24,7 +24,8 @@
 enum { MUTEX_UNLOCKED = 0, MUTEX_LOCKED = 1, MUTEX_SLEEPING = 2 };
 enum { ACTIVE_SPIN = 4, ACTIVE_SPIN_CNT = 30, PASSIVE_SPIN = 1 };
 
-void gort__lock(gort__mutex_t *l) {
+void gort__lock(gort__mutex_t *l)
+{
     uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_LOCKED, memory_order_acquire);
     if (GORT__LIKELY(v == MUTEX_UNLOCKED))
         return;
@@ -58,19 +59,24 @@ void gort__lock(gort__mutex_t *l) {
     }
 }
 
-void gort__unlock(gort__mutex_t *l) {
-    uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_UNLOCKED, memory_order_release);
+void gort__unlock(gort__mutex_t *l)
+{
+    /* seq_cst (the same xchg on x86): releasing sched.lock after a
+     * global-queue put is the #StoreLoad before wakep (see gort__wakep). */
+    uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_UNLOCKED, memory_order_seq_cst);
     if (GORT__UNLIKELY(v == MUTEX_UNLOCKED))
         gort__throw("unlock of unlocked lock");
     if (v == MUTEX_SLEEPING)
         gort__futexwakeup(&l->key, 1);
 }
 
-void gort__noteclear(gort__note_t *n) {
+void gort__noteclear(gort__note_t *n)
+{
     atomic_store_explicit(&n->key, 0, memory_order_relaxed);
 }
 
-void gort__notewakeup(gort__note_t *n) {
+void gort__notewakeup(gort__note_t *n)
+{
     /* release: pairs with the acquire loads in notesleep/notetsleep, so what
      * the waker wrote before (m->nextp, ...) is visible to the sleeper. */
     uint32_t old = atomic_exchange_explicit(&n->key, 1, memory_order_release);
@@ -79,12 +85,14 @@ void gort__notewakeup(gort__note_t *n) {
     gort__futexwakeup(&n->key, 1);
 }
 
-void gort__notesleep(gort__note_t *n) {
+void gort__notesleep(gort__note_t *n)
+{
     while (atomic_load_explicit(&n->key, memory_order_acquire) == 0)
         gort__futexsleep(&n->key, 0, -1);
 }
 
-bool gort__notetsleep(gort__note_t *n, int64_t ns) {
+bool gort__notetsleep(gort__note_t *n, int64_t ns)
+{
     if (ns < 0) {
         gort__notesleep(n);
         return true;

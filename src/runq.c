@@ -32,8 +32,10 @@ void (*gort__runq_overflow_hook)(gort__g_t *head, gort__g_t *tail, int32_t n);
 #define RELAXED memory_order_relaxed
 #define ACQUIRE memory_order_acquire
 #define RELEASE memory_order_release
+#define SEQCST  memory_order_seq_cst
 
-static bool runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t) {
+static bool runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t)
+{
     gort__g_t *batch[GORT__RUNQ_SIZE / 2 + 1];
     uint32_t n = (t - h) / 2;
     if (n != GORT__RUNQ_SIZE / 2)
@@ -57,11 +59,13 @@ static bool runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t) {
     return true;
 }
 
-void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next) {
+void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
+{
     if (next) {
         gort__g_t *old = atomic_load_explicit(&pp->runnext, RELAXED);
-        /* release: a thief that takes runnext (acquire CAS) sees gp's fields. */
-        while (!atomic_compare_exchange_weak_explicit(&pp->runnext, &old, gp, RELEASE, RELAXED))
+        /* seq_cst: publishes gp to thieves (their acquire CAS) and is the
+         * #StoreLoad before wakep's loads (see gort__wakep). */
+        while (!atomic_compare_exchange_weak_explicit(&pp->runnext, &old, gp, SEQCST, RELAXED))
             ;
         if (!old)
             return;
@@ -84,7 +88,8 @@ void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next) {
     }
 }
 
-gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit) {
+gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
+{
     gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
     /* acquire: pairs with the release CAS in runqput on this same P (the
      * holder may have changed since the G was put there). */
@@ -108,7 +113,8 @@ gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit) {
 
 /* Copies half of victim's queue into pp's ring starting at batchhead; returns
  * the number copied (not yet published in pp's tail). */
-static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, bool stealrunnext) {
+static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, bool stealrunnext)
+{
     for (;;) {
         uint32_t h = atomic_load_explicit(&victim->runqhead, ACQUIRE);
         /* acquire: pairs with the release store of runqtail in runqput. */
@@ -143,7 +149,8 @@ static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, b
     }
 }
 
-gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext) {
+gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext)
+{
     uint32_t t = atomic_load_explicit(&pp->runqtail, RELAXED);
     uint32_t n = runqgrab(victim, pp, t, stealrunnext);
     if (n == 0)
@@ -160,7 +167,8 @@ gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext) 
     return gp;
 }
 
-bool gort__runqempty(gort__p_t *pp) {
+bool gort__runqempty(gort__p_t *pp)
+{
     /* A G may be moving from runnext to the ring (runqput kicks it); reread
      * the tail so we do not see both empty in the middle of that. */
     for (;;) {
@@ -172,7 +180,8 @@ bool gort__runqempty(gort__p_t *pp) {
     }
 }
 
-uint32_t gort__runqlen(gort__p_t *pp) {
+uint32_t gort__runqlen(gort__p_t *pp)
+{
     uint32_t h = atomic_load_explicit(&pp->runqhead, ACQUIRE);
     uint32_t t = atomic_load_explicit(&pp->runqtail, ACQUIRE);
     return t - h;
@@ -180,11 +189,13 @@ uint32_t gort__runqlen(gort__p_t *pp) {
 
 /* ---- global queue; caller holds sched.lock ---- */
 
-static void globrunq_count(_Atomic uint64_t *c, int32_t n) {
+static void globrunq_count(_Atomic uint64_t *c, int32_t n)
+{
     atomic_store_explicit(c, atomic_load_explicit(c, RELAXED) + (uint64_t)n, RELAXED);
 }
 
-void gort__globrunqput(gort__g_t *gp) {
+void gort__globrunqput(gort__g_t *gp)
+{
     gp->schedlink = NULL;
     if (gort__sched.runqtail)
         gort__sched.runqtail->schedlink = gp;
@@ -196,7 +207,8 @@ void gort__globrunqput(gort__g_t *gp) {
     globrunq_count(&gort__sched.globrunq_puts, 1);
 }
 
-void gort__globrunqputhead(gort__g_t *gp) {
+void gort__globrunqputhead(gort__g_t *gp)
+{
     gp->schedlink = gort__sched.runqhead;
     gort__sched.runqhead = gp;
     if (!gort__sched.runqtail)
@@ -206,7 +218,8 @@ void gort__globrunqputhead(gort__g_t *gp) {
     globrunq_count(&gort__sched.globrunq_puts, 1);
 }
 
-void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n) {
+void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n)
+{
     tail->schedlink = NULL;
     if (gort__sched.runqtail)
         gort__sched.runqtail->schedlink = head;
@@ -218,7 +231,8 @@ void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n) {
     globrunq_count(&gort__sched.globrunq_puts, n);
 }
 
-static gort__g_t *globrunqpop(void) {
+static gort__g_t *globrunqpop(void)
+{
     gort__g_t *gp = gort__sched.runqhead;
     gort__sched.runqhead = gp->schedlink;
     if (!gort__sched.runqhead)
@@ -226,7 +240,8 @@ static gort__g_t *globrunqpop(void) {
     return gp;
 }
 
-gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max) {
+gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max)
+{
     int32_t size = atomic_load_explicit(&gort__sched.runqsize, RELAXED);
     if (size == 0)
         return NULL;

@@ -54,7 +54,8 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
 /* Bounds of a G's stack for ASan; g0 records its thread's stack. */
-static inline void san_switch_begin(gort__g_t *from, gort__g_t *to, bool exiting) {
+static inline void san_switch_begin(gort__g_t *from, gort__g_t *to, bool exiting)
+{
 #ifdef GORT__ASAN
     __sanitizer_start_switch_fiber(exiting ? NULL : &from->asan_fake_stack, (void *)to->stack.lo,
                                    to->stack.hi - to->stack.lo);
@@ -69,7 +70,8 @@ static inline void san_switch_begin(gort__g_t *from, gort__g_t *to, bool exiting
 #endif
 }
 
-static inline void san_switch_end(gort__g_t *self) {
+static inline void san_switch_end(gort__g_t *self)
+{
 #ifdef GORT__ASAN
     __sanitizer_finish_switch_fiber(self->asan_fake_stack, NULL, NULL);
 #else
@@ -79,7 +81,8 @@ static inline void san_switch_end(gort__g_t *self) {
 
 /* Called once for a new G before its first switch, and when a G struct is
  * freed for good. */
-static inline void san_g_create(gort__g_t *gp) {
+static inline void san_g_create(gort__g_t *gp)
+{
 #ifdef GORT__TSAN
     if (!gp->tsan_fiber)
         gp->tsan_fiber = __tsan_create_fiber(0);
@@ -88,7 +91,8 @@ static inline void san_g_create(gort__g_t *gp) {
 #endif
 }
 
-static inline void san_g_destroy(gort__g_t *gp) {
+static inline void san_g_destroy(gort__g_t *gp)
+{
 #ifdef GORT__TSAN
     if (gp->tsan_fiber)
         __tsan_destroy_fiber(gp->tsan_fiber);
@@ -99,7 +103,8 @@ static inline void san_g_destroy(gort__g_t *gp) {
 }
 
 /* g0: the thread's own stack and fiber. */
-static inline void san_g0_init(gort__g_t *g0) {
+static inline void san_g0_init(gort__g_t *g0)
+{
 #ifdef GORT__TSAN
     g0->tsan_fiber = __tsan_get_current_fiber();
 #else
@@ -107,7 +112,8 @@ static inline void san_g0_init(gort__g_t *g0) {
 #endif
 }
 
-static inline uint32_t san_stack_register(uintptr_t lo, uintptr_t hi) {
+static inline uint32_t san_stack_register(uintptr_t lo, uintptr_t hi)
+{
 #ifdef GORT__VALGRIND
     if (RUNNING_ON_VALGRIND) /* ids start at 0; store id + 1 so 0 means none */
         return (uint32_t)VALGRIND_STACK_REGISTER(lo, hi) + 1;
@@ -119,7 +125,8 @@ static inline uint32_t san_stack_register(uintptr_t lo, uintptr_t hi) {
 #endif
 }
 
-static inline void san_stack_deregister(uint32_t id) {
+static inline void san_stack_deregister(uint32_t id)
+{
 #ifdef GORT__VALGRIND
     if (id)
         VALGRIND_STACK_DEREGISTER(id - 1);
@@ -133,7 +140,8 @@ static inline void san_stack_deregister(uint32_t id) {
 #ifdef GORT__ASAN
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
-static inline void san_stack_unpoison(uintptr_t lo, uintptr_t hi) {
+static inline void san_stack_unpoison(uintptr_t lo, uintptr_t hi)
+{
 #ifdef GORT__ASAN
     __asan_unpoison_memory_region((void *)lo, hi - lo);
 #else

@@ -63,7 +63,8 @@ enum { GFREE_MAX = 64, GFREE_KEEP = 32, GOID_BATCH = 16, STEAL_TRIES = 4 };
 #define RELEASE memory_order_release
 #define SEQCST  memory_order_seq_cst
 
-static uint32_t fastrand(gort__m_t *mp) {
+static uint32_t fastrand(gort__m_t *mp)
+{
     /* xorshift64*, per M. */
     uint64_t x = mp->fastrand;
     x ^= x >> 12;
@@ -73,32 +74,58 @@ static uint32_t fastrand(gort__m_t *mp) {
     return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
-static bool shutting_down(void) {
+uint32_t gort__fastrandn(uint32_t n)
+{
+    gort__m_t *mp = gort__getm();
+    uint32_t r;
+    if (mp) {
+        r = fastrand(mp);
+    } else {
+        /* Foreign thread: splitmix64 over a shared counter. */
+        static _Atomic uint64_t seed = 0x853c49e6748fea9bull;
+        uint64_t z = atomic_fetch_add_explicit(&seed, 0x9E3779B97F4A7C15ull, RELAXED);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        r = (uint32_t)((z ^ (z >> 31)) >> 32);
+    }
+    return (uint32_t)(((uint64_t)r * n) >> 32);
+}
+
+static bool shutting_down(void)
+{
     /* acquire: pairs with the release store in begin_shutdown. */
     return atomic_load_explicit(&gort__sched.shutdown, ACQUIRE);
 }
 
 /* ---- G status ---- */
 
-static uint32_t readgstatus(gort__g_t *gp) {
+static uint32_t readgstatus(gort__g_t *gp)
+{
     return atomic_load_explicit(&gp->atomicstatus, ACQUIRE);
 }
 
-/* Changes gp's status from old to new; the owner of gp calls it. release:
- * pairs with the acquire load in readgstatus (and with the acquire of the
- * queue or lock through which the next owner finds the G). */
-static void casgstatus(gort__g_t *gp, uint32_t old, uint32_t new) {
-    uint32_t cur = old;
-    if (!atomic_compare_exchange_strong_explicit(&gp->atomicstatus, &cur, new, RELEASE, RELAXED)) {
-        char msg[96];
-        gort__fmt(msg, sizeof msg, "casgstatus: bad status %u -> %u (was %u)", old, new, cur);
-        gort__throw(msg);
+/* Changes gp's status from old to new. Only gp's owner calls it (see
+ * types.h), so no two transitions race and a store suffices (Go needs a CAS
+ * for its _Gscan bit; we do not scan stacks). release: pairs with the
+ * acquire in readgstatus and with the queue or lock through which the next
+ * owner finds the G. Debug builds check the old status. */
+static void casgstatus(gort__g_t *gp, uint32_t old, uint32_t new)
+{
+    if (GORT_DEBUG >= 2) {
+        uint32_t cur = atomic_load_explicit(&gp->atomicstatus, RELAXED);
+        if (cur != old) {
+            char msg[96];
+            gort__fmt(msg, sizeof msg, "casgstatus: bad status %u -> %u (was %u)", old, new, cur);
+            gort__throw(msg);
+        }
     }
+    atomic_store_explicit(&gp->atomicstatus, new, RELEASE);
 }
 
 /* ---- P and M lists (sched.lock held) ---- */
 
-static void idlepmask_set(int32_t id, bool idle) {
+static void idlepmask_set(int32_t id, bool idle)
+{
     uint64_t bit = 1ull << (id % 64);
     if (idle)
         atomic_fetch_or_explicit(&gort__rt.idlepmask[id / 64], bit, RELAXED);
@@ -106,12 +133,14 @@ static void idlepmask_set(int32_t id, bool idle) {
         atomic_fetch_and_explicit(&gort__rt.idlepmask[id / 64], ~bit, RELAXED);
 }
 
-static bool idlepmask_read(int32_t id) {
+static bool idlepmask_read(int32_t id)
+{
     return atomic_load_explicit(&gort__rt.idlepmask[id / 64], RELAXED) & (1ull << (id % 64));
 }
 
 /* Puts an idle P (with an empty run queue) on the idle list. */
-static void pidleput(gort__p_t *pp) {
+static void pidleput(gort__p_t *pp)
+{
     GORT__ASSERT(2, gort__runqempty(pp));
     atomic_store_explicit(&pp->status, Pidle, RELAXED);
     idlepmask_set(pp->id, true);
@@ -121,7 +150,8 @@ static void pidleput(gort__p_t *pp) {
     atomic_fetch_add_explicit(&gort__sched.npidle, 1, SEQCST);
 }
 
-static gort__p_t *pidleget(void) {
+static gort__p_t *pidleget(void)
+{
     gort__p_t *pp = gort__sched.pidle;
     if (pp) {
         gort__sched.pidle = pp->link;
@@ -131,13 +161,15 @@ static gort__p_t *pidleget(void) {
     return pp;
 }
 
-static void mput(gort__m_t *mp) {
+static void mput(gort__m_t *mp)
+{
     mp->schedlink = gort__sched.midle;
     gort__sched.midle = mp;
     gort__sched.nmidle++;
 }
 
-static gort__m_t *mget(void) {
+static gort__m_t *mget(void)
+{
     gort__m_t *mp = gort__sched.midle;
     if (mp) {
         gort__sched.midle = mp->schedlink;
@@ -146,14 +178,16 @@ static gort__m_t *mget(void) {
     return mp;
 }
 
-static void acquirep(gort__m_t *mp, gort__p_t *pp) {
+static void acquirep(gort__m_t *mp, gort__p_t *pp)
+{
     GORT__ASSERT(2, mp->p == NULL && pp->m == NULL);
     mp->p = pp;
     pp->m = mp;
     atomic_store_explicit(&pp->status, Prunning, RELAXED);
 }
 
-static gort__p_t *releasep(gort__m_t *mp) {
+static gort__p_t *releasep(gort__m_t *mp)
+{
     gort__p_t *pp = mp->p;
     GORT__ASSERT(2, pp && pp->m == mp);
     pp->m = NULL;
@@ -166,7 +200,8 @@ static gort__p_t *releasep(gort__m_t *mp) {
 
 static void schedule(gort__m_t *mp);
 
-static void m_init_thread(gort__m_t *mp) {
+static void m_init_thread(gort__m_t *mp)
+{
     gort__setm(mp);
     mp->procid = (pid_t)syscall(SYS_gettid);
     mp->fastrand = ((uint64_t)mp->id + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)gort__nanotime();
@@ -187,7 +222,8 @@ static void m_init_thread(gort__m_t *mp) {
     }
 }
 
-static void *mstart(void *arg) {
+static void *mstart(void *arg)
+{
     gort__m_t *mp = arg;
     m_init_thread(mp);
     if (mp->nextp) {
@@ -206,7 +242,8 @@ static void *mstart(void *arg) {
     return NULL;
 }
 
-static gort__m_t *allocm(void) {
+static gort__m_t *allocm(void)
+{
     gort__m_t *mp = aligned_alloc(64, (sizeof(gort__m_t) + 63) & ~(size_t)63);
     if (!mp)
         return NULL;
@@ -217,7 +254,8 @@ static gort__m_t *allocm(void) {
 
 /* Starts a new M (thread) that will run pp. Returns false if no thread
  * could be made; the caller then still owns pp. */
-static bool newm(gort__p_t *pp, bool spinning) {
+static bool newm(gort__p_t *pp, bool spinning)
+{
     gort__m_t *mp = allocm();
     if (!mp)
         return false;
@@ -252,7 +290,8 @@ static bool newm(gort__p_t *pp, bool spinning) {
 
 /* Parks the current M (no P, not spinning) until startm hands it a P.
  * Returns false if it was woken for shutdown instead. */
-static bool stopm(gort__m_t *mp) {
+static bool stopm(gort__m_t *mp)
+{
     GORT__ASSERT(2, mp->p == NULL && !atomic_load_explicit(&mp->spinning, RELAXED));
     gort__lock(&gort__sched.lock);
     if (shutting_down()) {
@@ -278,7 +317,8 @@ static bool stopm(gort__m_t *mp) {
 
 /* Schedules some M to run pp (an idle P if pp is NULL), as a spinner if
  * spinning (the caller has already counted it in nmspinning). */
-static void startm(gort__p_t *pp, bool spinning) {
+static void startm(gort__p_t *pp, bool spinning)
+{
     gort__lock(&gort__sched.lock);
     if (!pp) {
         pp = pidleget();
@@ -317,22 +357,26 @@ static void startm(gort__p_t *pp, bool spinning) {
     gort__notewakeup(&nmp->park);
 }
 
-void gort__wakep(void) {
-    /* #StoreLoad of the spinning protocol: the work the caller just
-     * published must be visible before we read npidle/nmspinning. Pairs with
-     * the seq_cst decrement of nmspinning + recheck in findrunnable. */
-    atomic_thread_fence(SEQCST);
-    if (atomic_load_explicit(&gort__sched.npidle, RELAXED) == 0)
+/* Go's wakep: if there is an idle P and no spinning M, start one spinning
+ * M (at most one extra spinner). Callers must have published their work
+ * with a seq_cst read-modify-write (the runnext CAS in runqput, the release
+ * of sched.lock, the nmspinning decrement): that RMW followed by the seq_cst
+ * loads below is the submitter's #StoreLoad of the spinning protocol; the
+ * spinning M's side is the nmspinning decrement plus the fence in
+ * findrunnable. */
+void gort__wakep(void)
+{
+    if (atomic_load(&gort__sched.npidle) == 0)
         return;
     int32_t zero = 0;
-    if (atomic_load_explicit(&gort__sched.nmspinning, RELAXED) != 0 ||
-        !atomic_compare_exchange_strong_explicit(&gort__sched.nmspinning, &zero, 1, SEQCST,
-                                                 RELAXED))
+    if (atomic_load(&gort__sched.nmspinning) != 0 ||
+        !atomic_compare_exchange_strong(&gort__sched.nmspinning, &zero, 1))
         return;
     startm(NULL, true);
 }
 
-static void resetspinning(gort__m_t *mp) {
+static void resetspinning(gort__m_t *mp)
+{
     atomic_store_explicit(&mp->spinning, false, RELAXED);
     if (atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST) <= 0)
         gort__throw("resetspinning: negative nmspinning");
@@ -340,7 +384,8 @@ static void resetspinning(gort__m_t *mp) {
     gort__wakep();
 }
 
-static void begin_shutdown(void) {
+static void begin_shutdown(void)
+{
     /* release: pairs with the acquire in shutting_down(). */
     atomic_store_explicit(&gort__sched.shutdown, true, RELEASE);
     gort__lock(&gort__sched.lock);
@@ -348,11 +393,13 @@ static void begin_shutdown(void) {
     while ((mp = mget()) != NULL)
         gort__notewakeup(&mp->park);
     gort__unlock(&gort__sched.lock);
+    gort__timer_poke();
 }
 
 /* ---- G allocation and free lists (Go's malg, gfget, gfput) ---- */
 
-static gort__g_t *malg(void) {
+static gort__g_t *malg(void)
+{
     gort__g_t *gp = calloc(1, sizeof *gp);
     if (!gp)
         return NULL;
@@ -365,7 +412,8 @@ static gort__g_t *malg(void) {
     return gp;
 }
 
-static void gfput(gort__p_t *pp, gort__g_t *gp) {
+static void gfput(gort__p_t *pp, gort__g_t *gp)
+{
     if (gp->stack.hi && gp->stack.hi - gp->stack.lo != gort__rt.stack_size) {
         gort__stackfree(pp, &gp->stack);
         memset(&gp->stack, 0, sizeof gp->stack);
@@ -388,7 +436,8 @@ static void gfput(gort__p_t *pp, gort__g_t *gp) {
 }
 
 /* Gets a dead G with a stack of the given size, or NULL. */
-static gort__g_t *gfget(gort__p_t *pp, size_t stack_size) {
+static gort__g_t *gfget(gort__p_t *pp, size_t stack_size)
+{
     if (!pp->gfree && gort__sched.gfree) {
         gort__lock(&gort__sched.lock);
         while (pp->gfreecnt < GFREE_KEEP && gort__sched.gfree) {
@@ -419,7 +468,8 @@ static gort__g_t *gfget(gort__p_t *pp, size_t stack_size) {
     return gp;
 }
 
-static uint64_t newgoid(gort__p_t *pp) {
+static uint64_t newgoid(gort__p_t *pp)
+{
     if (pp->goidcache == pp->goidcacheend) {
         pp->goidcache = atomic_fetch_add_explicit(&gort__rt.goidgen, GOID_BATCH, RELAXED);
         pp->goidcacheend = pp->goidcache + GOID_BATCH;
@@ -428,7 +478,8 @@ static uint64_t newgoid(gort__p_t *pp) {
 }
 
 /* Makes a runnable G on pp. Runs on a G or on g0 with pp held. */
-static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_size, int *err) {
+static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_size, int *err)
+{
     gort__g_t *gp = gfget(pp, stack_size);
     if (!gp) {
         gp = malg();
@@ -456,7 +507,8 @@ static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_si
     return gp;
 }
 
-int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out) {
+int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
+{
     gort__m_t *mp = gort__getm();
     gort__p_t *pp = mp->p;
     int err = 0;
@@ -475,7 +527,8 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out) {
 /* Switches from the current G to g0 with a request for schedule(). Returns
  * when the G is resumed, possibly on another M: nothing cached from before
  * the switch (the M, the P) may be used after it. */
-static void mcall(int op) {
+static void mcall(int op)
+{
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = mp->curg;
     mp->mcall_op = op;
@@ -484,24 +537,28 @@ static void mcall(int op) {
     san_switch_end(gp);
 }
 
-void gort__gostart(void) {
+void gort__gostart(void)
+{
     gort__g_t *gp = gort__getg();
     san_switch_end(gp);
     gp->fn(gp->arg);
     gort__goexit();
 }
 
-void gort__goexit(void) {
+void gort__goexit(void)
+{
     mcall(MCALL_EXIT);
     gort__throw("goexit: resumed a dead goroutine");
 }
 
-void gort__gosched(void) {
+void gort__gosched(void)
+{
     mcall(MCALL_GOSCHED);
 }
 
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
-                enum gort__waitreason reason) {
+                enum gort__waitreason reason)
+{
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = mp->curg;
     gp->waitreason = (uint8_t)reason;
@@ -510,7 +567,8 @@ void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
     mcall(MCALL_PARK);
 }
 
-void gort__ready(gort__g_t *gp) {
+void gort__ready(gort__g_t *gp)
+{
     if (GORT__UNLIKELY(readgstatus(gp) != Gwaiting))
         gort__throw("bad g->status in ready");
     casgstatus(gp, Gwaiting, Grunnable);
@@ -526,7 +584,8 @@ void gort__ready(gort__g_t *gp) {
 }
 
 /* Runs gp on the current M. Returns on g0 when gp switches back. */
-static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit) {
+static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
+{
     gort__p_t *pp = mp->p;
     mp->curg = gp;
     gp->m = mp;
@@ -540,13 +599,15 @@ static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit) {
 }
 
 /* Takes gp off the M (Go's dropg). */
-static void dropg(gort__m_t *mp, gort__g_t *gp) {
+static void dropg(gort__m_t *mp, gort__g_t *gp)
+{
     gp->m = NULL;
     mp->curg = NULL;
 }
 
 /* Go's goexit0: on g0, gp has finished. */
-static void goexit0(gort__m_t *mp, gort__g_t *gp) {
+static void goexit0(gort__m_t *mp, gort__g_t *gp)
+{
     gort__p_t *pp = mp->p;
     casgstatus(gp, Grunning, Gdead);
     dropg(mp, gp);
@@ -562,7 +623,8 @@ static void goexit0(gort__m_t *mp, gort__g_t *gp) {
 
 /* Tries to steal from every other P, in random order, STEAL_TRIES passes;
  * runnext only on the last pass (Go's stealWork). */
-static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp) {
+static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp)
+{
     uint32_t n = (uint32_t)gort__rt.gomaxprocs;
     for (int i = 0; i < STEAL_TRIES; i++) {
         bool lastpass = i == STEAL_TRIES - 1;
@@ -589,13 +651,15 @@ static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp) {
 
 /* Finds a runnable G for mp's P, blocking (stopm) until there is one.
  * Returns NULL only for shutdown. Runs on g0 with a P. */
-static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit) {
+static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit)
+{
     gort__g_t *gp;
 top:
     if (shutting_down())
         return NULL;
     gort__p_t *pp = mp->p;
     *inherit = false;
+    gort__checktimers(pp, 0);
 
     /* Fairness: check the global queue once in a while, or two goroutines
      * that keep readying each other through runnext starve it. */
@@ -613,6 +677,12 @@ top:
         gort__lock(&gort__sched.lock);
         gp = gort__globrunqget(pp, 0);
         gort__unlock(&gort__sched.lock);
+        if (gp)
+            return gp;
+    }
+    /* Due timers of other Ps (Go runs them in stealWork's last pass). */
+    if (gort__runtimers_others(pp)) {
+        gp = gort__runqget(pp, inherit);
         if (gp)
             return gp;
     }
@@ -676,13 +746,42 @@ top:
             }
         }
     }
+    /* Sleep until the earliest timer, if no other M does (Go's blocking
+     * netpoll with a timeout), then take an idle P and run it. */
+    if (gort__timers_nextwhen() != 0) {
+        int32_t zero = 0;
+        /* seq_cst: pairs with the seq_cst timer0when store in addtimer and
+         * the load of timersleeping in wake_for: either the adder sees us
+         * as the sleeper and pokes, or we see its timer below. */
+        if (atomic_compare_exchange_strong(&gort__sched.timersleeping, &zero, 1)) {
+            uint32_t seq = atomic_load(&gort__sched.timerwake);
+            int64_t until = gort__timers_nextwhen();
+            atomic_store(&gort__sched.sleepuntil, until);
+            int64_t left = until - gort__nanotime();
+            if (until != 0 && left > 0 && !shutting_down())
+                gort__futexsleep(&gort__sched.timerwake, seq, left);
+            atomic_store(&gort__sched.sleepuntil, 0);
+            atomic_store(&gort__sched.timersleeping, 0);
+            if (until != 0) {
+                gort__lock(&gort__sched.lock);
+                gort__p_t *np = pidleget();
+                gort__unlock(&gort__sched.lock);
+                if (np) {
+                    acquirep(mp, np);
+                    goto top;
+                }
+                /* Every P is busy; they run timers in their own loops. */
+            }
+        }
+    }
     if (!stopm(mp))
         return NULL;
     goto top;
 }
 
 /* The scheduler loop, on g0. Returns at shutdown. */
-static void schedule(gort__m_t *mp) {
+static void schedule(gort__m_t *mp)
+{
     for (;;) {
         bool inherit;
         gort__g_t *gp = findrunnable(mp, &inherit);
@@ -731,17 +830,34 @@ static void schedule(gort__m_t *mp) {
     }
 }
 
+/* Go's sync_runtime_canSpin: active spinning makes sense only on a
+ * multicore machine, with GOMAXPROCS > 1, at least one other running P and
+ * an empty local run queue, and only a few times (iter < 4): spinning is
+ * cooperative and must not hold up goroutines that could run here. */
+bool gort__sync_canspin(int iter)
+{
+    if (iter >= 4 || gort__rt.gomaxprocs <= 1)
+        return false;
+    if (gort__rt.gomaxprocs <= atomic_load_explicit(&gort__sched.npidle, RELAXED) +
+                                   atomic_load_explicit(&gort__sched.nmspinning, RELAXED) + 1)
+        return false;
+    gort__m_t *mp = gort__getm();
+    return mp && mp->p && gort__runqempty(mp->p);
+}
+
 /* ---- gort_main ---- */
 
 static gort_main_fn mainfn;
 static void *mainarg;
 
-static void main_goroutine(void *arg) {
+static void main_goroutine(void *arg)
+{
     (void)arg;
     gort__rt.mainstatus = mainfn(mainarg);
 }
 
-static uint32_t gcd(uint32_t a, uint32_t b) {
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
     while (b) {
         uint32_t t = a % b;
         a = b;
@@ -750,15 +866,18 @@ static uint32_t gcd(uint32_t a, uint32_t b) {
     return a;
 }
 
-static void free_p(gort__p_t *pp) {
+static void free_p(gort__p_t *pp)
+{
     if (!pp)
         return;
     gort__stackcache_clear(pp);
+    gort__timers_free(pp);
     free(pp);
 }
 
 /* Frees everything of this run. Every M but m0 has exited. */
-static void teardown(gort__m_t *m0) {
+static void teardown(gort__m_t *m0)
+{
     for (gort__m_t *mp = gort__sched.allm; mp;) {
         gort__m_t *next = mp->alllink;
         if (mp != m0 && mp->thread)
@@ -793,7 +912,8 @@ static void teardown(gort__m_t *m0) {
 gort__mutex_t gort__life_lock;
 static bool zombie; /* a previous run left a thread in a goroutine; life_lock */
 
-int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg) {
+int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
+{
     int nprocs = 0;
     size_t stack_size = GORT_STACK_DEFAULT;
     if (!fn)

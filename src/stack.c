@@ -86,16 +86,19 @@ _Atomic uint64_t gort__stacks_mapped;
 _Atomic uint64_t gort__stack_bytes_mapped;
 
 /* The free-list link of a free stack lives in the top 16 bytes. */
-static uintptr_t *link_of(uintptr_t hi) {
+static uintptr_t *link_of(uintptr_t hi)
+{
     return (uintptr_t *)(hi - 16);
 }
 
-static size_t class_size(uint32_t cls) {
+static size_t class_size(uint32_t cls)
+{
     return MINCLASS_SIZE << cls;
 }
 
 /* Tests the guard with write(2): the kernel must refuse to read the page. */
-static bool guard_works(void *page) {
+static bool guard_works(void *page)
+{
     int fds[2];
     if (pipe(fds) != 0)
         return false;
@@ -106,7 +109,8 @@ static bool guard_works(void *page) {
     return ok;
 }
 
-static long read_max_map_count(void) {
+static long read_max_map_count(void)
+{
     long v = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
     if (f) {
@@ -117,7 +121,8 @@ static long read_max_map_count(void) {
     return v;
 }
 
-int gort__stack_sysinit(void) {
+int gort__stack_sysinit(void)
+{
     if (guard_mode != STACK_GUARD_NONE)
         return 0;
     int saved = errno;
@@ -142,7 +147,8 @@ int gort__stack_sysinit(void) {
     return 0;
 }
 
-const char *gort__stack_guard_mode(void) {
+const char *gort__stack_guard_mode(void)
+{
     switch (guard_mode) {
     case STACK_GUARD_INSTALL:
         return "guard-install";
@@ -154,7 +160,8 @@ const char *gort__stack_guard_mode(void) {
     return "none";
 }
 
-size_t gort__stack_roundsize(size_t size) {
+size_t gort__stack_roundsize(size_t size)
+{
     if (size < GORT_STACK_MIN || size > GORT_STACK_MAX)
         return 0;
     if (size <= class_size(STACK_NCLASS - 1)) {
@@ -167,7 +174,8 @@ size_t gort__stack_roundsize(size_t size) {
     return (size + ps - 1) & ~(ps - 1);
 }
 
-static uint32_t class_of(size_t size) {
+static uint32_t class_of(size_t size)
+{
     for (uint32_t c = 0; c < STACK_NCLASS; c++)
         if (class_size(c) == size)
             return c;
@@ -175,7 +183,8 @@ static uint32_t class_of(size_t size) {
 }
 
 /* Makes the guard below a new stack; returns the mode actually used. */
-static uint32_t make_guard(uintptr_t guard_lo, uintptr_t lo) {
+static uint32_t make_guard(uintptr_t guard_lo, uintptr_t lo)
+{
     int saved = errno;
     uint32_t kind = STACK_GUARD_CANARY;
     if (guard_mode == STACK_GUARD_INSTALL) {
@@ -192,7 +201,8 @@ static uint32_t make_guard(uintptr_t guard_lo, uintptr_t lo) {
     return kind;
 }
 
-static void *map_region(size_t len) {
+static void *map_region(size_t len)
+{
     int saved = errno;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -203,7 +213,8 @@ static void *map_region(size_t len) {
     return p;
 }
 
-static bool record_chunk(void *base, size_t len) {
+static bool record_chunk(void *base, size_t len)
+{
     chunk_t *c = malloc(sizeof *c);
     if (!c)
         return false;
@@ -218,7 +229,8 @@ static bool record_chunk(void *base, size_t len) {
 
 /* Takes one never-used slot of class cls from the pool's chunk (mapping a new
  * chunk when needed). Caller holds pool->lock. Returns the stack's hi. */
-static uintptr_t carve(pool_t *pool, uint32_t cls, gort__stack_t *out) {
+static uintptr_t carve(pool_t *pool, uint32_t cls, gort__stack_t *out)
+{
     size_t ssize = class_size(cls), slot = GUARD_BYTES + ssize;
     if (pool->carve == pool->carveend) {
         size_t n = CHUNK_BYTES / slot;
@@ -247,14 +259,16 @@ static uintptr_t carve(pool_t *pool, uint32_t cls, gort__stack_t *out) {
 
 /* A free stack's descriptor is rebuilt from its hi and class; the guard kind
  * and valgrind id are stored next to the link. */
-static void push_free(uintptr_t *head, const gort__stack_t *st) {
+static void push_free(uintptr_t *head, const gort__stack_t *st)
+{
     uintptr_t *l = link_of(st->hi);
     l[0] = *head;
     l[1] = (uintptr_t)st->kind | ((uintptr_t)st->vg_id << 8);
     *head = st->hi;
 }
 
-static void pop_free(uintptr_t *head, uint32_t cls, gort__stack_t *out) {
+static void pop_free(uintptr_t *head, uint32_t cls, gort__stack_t *out)
+{
     uintptr_t hi = *head;
     uintptr_t *l = link_of(hi);
     *head = l[0];
@@ -265,7 +279,8 @@ static void pop_free(uintptr_t *head, uint32_t cls, gort__stack_t *out) {
     out->vg_id = (uint32_t)(l[1] >> 8);
 }
 
-static int alloc_large(size_t size, gort__stack_t *out) {
+static int alloc_large(size_t size, gort__stack_t *out)
+{
     void *base = map_region(GUARD_BYTES + size);
     if (!base)
         return -ENOMEM;
@@ -278,7 +293,8 @@ static int alloc_large(size_t size, gort__stack_t *out) {
     return 0;
 }
 
-int gort__stackalloc(gort__p_t *pp, size_t size, gort__stack_t *out) {
+int gort__stackalloc(gort__p_t *pp, size_t size, gort__stack_t *out)
+{
     uint32_t cls = class_of(size);
     if (cls == STACK_CLASS_LARGE)
         return alloc_large(size, out);
@@ -309,7 +325,8 @@ int gort__stackalloc(gort__p_t *pp, size_t size, gort__stack_t *out) {
     return hi ? 0 : -ENOMEM;
 }
 
-void gort__stackfree(gort__p_t *pp, gort__stack_t *st) {
+void gort__stackfree(gort__p_t *pp, gort__stack_t *st)
+{
     if (st->cls == STACK_CLASS_LARGE) {
         san_stack_deregister(st->vg_id);
         int saved = errno;
@@ -348,7 +365,8 @@ void gort__stackfree(gort__p_t *pp, gort__stack_t *st) {
     gort__unlock(&pool->lock);
 }
 
-void gort__stackcache_clear(gort__p_t *pp) {
+void gort__stackcache_clear(gort__p_t *pp)
+{
     for (uint32_t cls = 0; cls < STACK_NCLASS; cls++) {
         uintptr_t *cache = (uintptr_t *)&pp->stackcache[cls];
         if (!*cache)
@@ -366,13 +384,15 @@ void gort__stackcache_clear(gort__p_t *pp) {
     }
 }
 
-bool gort__stack_is_guard(const gort__stack_t *st, uintptr_t addr) {
+bool gort__stack_is_guard(const gort__stack_t *st, uintptr_t addr)
+{
     if (st->kind != STACK_GUARD_INSTALL && st->kind != STACK_GUARD_MPROTECT)
         return false;
     return addr < st->lo && addr >= st->lo - GUARD_BYTES;
 }
 
-bool gort__stack_canary_ok(const gort__stack_t *st) {
+bool gort__stack_canary_ok(const gort__stack_t *st)
+{
     return st->kind != STACK_GUARD_CANARY || *(volatile uint64_t *)st->lo == STACK_CANARY;
 }
 
@@ -380,7 +400,8 @@ bool gort__stack_canary_ok(const gort__stack_t *st) {
  * exists any more (gort_main teardown). Stacks still held by G structs must
  * not be used afterwards; valgrind registrations of pooled stacks are
  * dropped with them (Gs' stacks are deregistered by their owners first). */
-void gort__stack_freeall(void) {
+void gort__stack_freeall(void)
+{
     for (uint32_t cls = 0; cls < STACK_NCLASS; cls++) {
         pool_t *pool = &pools[cls];
         gort__lock(&pool->lock);

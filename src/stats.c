@@ -15,7 +15,8 @@ extern gort__mutex_t gort__life_lock;
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-int gort__stats_get(gort_stats_t *st) {
+int gort__stats_get(gort_stats_t *st)
+{
     if (!st || st->size < offsetof(gort_stats_t, goroutines_created) + sizeof(uint64_t))
         return -EINVAL;
     gort_stats_t s;

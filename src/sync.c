@@ -28,7 +28,8 @@ typedef struct wg {
 _Static_assert(sizeof(wg_t) <= sizeof(gort_waitgroup_t), "gort_waitgroup_t too small");
 _Static_assert(_Alignof(wg_t) <= _Alignof(gort_waitgroup_t), "gort_waitgroup_t misaligned");
 
-void gort_waitgroup_init(gort_waitgroup_t *wg) {
+void gort_waitgroup_init(gort_waitgroup_t *wg)
+{
     wg_t *w = (wg_t *)wg;
     atomic_init(&w->counter, 0);
     w->pad = 0;
@@ -36,7 +37,8 @@ void gort_waitgroup_init(gort_waitgroup_t *wg) {
     w->head = w->tail = NULL;
 }
 
-int gort_waitgroup_add(gort_waitgroup_t *wg, int delta) {
+int gort_waitgroup_add(gort_waitgroup_t *wg, int delta)
+{
     if (!wg)
         return -EINVAL;
     wg_t *w = (wg_t *)wg;
@@ -64,17 +66,20 @@ int gort_waitgroup_add(gort_waitgroup_t *wg, int delta) {
     return 0;
 }
 
-int gort_waitgroup_done(gort_waitgroup_t *wg) {
+int gort_waitgroup_done(gort_waitgroup_t *wg)
+{
     return gort_waitgroup_add(wg, -1);
 }
 
-static bool unlock_wg(gort__g_t *gp, void *lock) {
+static bool unlock_wg(gort__g_t *gp, void *lock)
+{
     (void)gp;
     gort__unlock(lock);
     return true;
 }
 
-int gort_waitgroup_wait(gort_waitgroup_t *wg) {
+int gort_waitgroup_wait(gort_waitgroup_t *wg)
+{
     gort__g_t *gp = gort__getg();
     if (!gp)
         return -EPERM;

@@ -11,15 +11,18 @@
 
 static _Thread_local gort__m_t *tls_m;
 
-GORT__NOINLINE gort__m_t *gort__getm(void) {
+GORT__NOINLINE gort__m_t *gort__getm(void)
+{
     return tls_m;
 }
 
-GORT__NOINLINE void gort__setm(gort__m_t *mp) {
+GORT__NOINLINE void gort__setm(gort__m_t *mp)
+{
     tls_m = mp;
 }
 
-GORT__NOINLINE gort__g_t *gort__getg(void) {
+GORT__NOINLINE gort__g_t *gort__getg(void)
+{
     gort__m_t *mp = tls_m;
     return mp ? mp->curg : NULL;
 }

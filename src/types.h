@@ -25,7 +25,8 @@
  *
  * Lock order (lower first): sched.lock -> allglock; waitgroup locks are
  * leaves and may be taken with no runtime lock held only. stackpool locks are
- * leaves.
+ * leaves. Semaphore and notify-list locks (sema.c) are leaves, taken with no
+ * other lock held and dropped before gort__ready.
  */
 #ifndef GORT_TYPES_H
 #define GORT_TYPES_H
@@ -54,6 +55,48 @@ typedef struct gort__note {
     _Atomic uint32_t key;
 } gort__note_t;
 
+/* ---- runtime semaphore and notify list (sema.c) ---- */
+
+/* A goroutine blocked in gort__semacquire1 or gort__notifyListWait (the part
+ * of Go's sudog those use). It lives on the waiting goroutine's stack: the
+ * waiter fills it and links it in under the queue's lock, then parks with an
+ * unlockf that drops the lock. Whoever unlinks it (under the lock) may read
+ * and write it until it calls gort__ready(g), and never after. */
+typedef struct gort__semawaiter {
+    struct gort__g *g;
+    struct gort__semawaiter *next; /* queue link; the queue's lock */
+    /* sema: 1 if the releaser handed its unit over (semrelease1 handoff);
+     * notify list: the waiter's ticket. Written before gort__ready. */
+    uint32_t ticket;
+} gort__semawaiter_t;
+
+/* Go's runtime semaphore with its own wait queue (Go hashes the address into
+ * a table of treaps instead; see sema.c). count is the semaphore value.
+ * nwait is the number of waiters queued or about to queue: changed under
+ * lock, read without it by semrelease1 to skip the lock. The queue (head,
+ * tail) is protected by lock, a leaf. All-zero is a valid semaphore. */
+typedef struct gort__sema {
+    _Atomic uint32_t count;
+    _Atomic uint32_t nwait;
+    gort__mutex_t lock;
+    uint32_t pad;
+    gort__semawaiter_t *head;
+    gort__semawaiter_t *tail;
+} gort__sema_t;
+
+/* Go's notifyList, the ticket queue of sync.Cond. wait: next ticket to hand
+ * out (atomic, taken without the lock); notify: next ticket to notify
+ * (written under lock, read without it). The list is protected by lock, a
+ * leaf. All-zero is a valid list. */
+typedef struct gort__notifylist {
+    _Atomic uint32_t wait;
+    _Atomic uint32_t notify;
+    gort__mutex_t lock;
+    uint32_t pad;
+    gort__semawaiter_t *head;
+    gort__semawaiter_t *tail;
+} gort__notifylist_t;
+
 /* ---- goroutine status (Go's _G* values) ---- */
 enum gort__gstatus {
     Gidle = 0,     /* just allocated, not yet initialised */
@@ -76,6 +119,8 @@ enum gort__waitreason {
     waitReasonSyncMutexLock,
     waitReasonSyncCondWait,
     waitReasonSemacquire,
+    waitReasonSyncRWMutexRLock,
+    waitReasonSyncRWMutexLock,
     waitReasonTest,
     waitReasonCount
 };
@@ -100,6 +145,23 @@ typedef struct gort__stack {
 
 struct gort__m;
 struct gort__p;
+
+/* A runtime timer (Go's runtime.timer), on at most one P's heap.
+ * `when`, `period` and `idx` are protected by the timerslock of the P whose
+ * heap holds the timer (`pp`); `pp` changes only under that lock. `running`
+ * counts firings in progress (f is called without any lock); deltimer waits
+ * for it to drop to zero, so once deltimer returns nothing touches the timer.
+ * The release decrement after f pairs with the acquire load in deltimer. */
+typedef struct gort__timer {
+    int64_t when;   /* monotonic ns */
+    int64_t period; /* > 0: re-armed at when + period before f runs */
+    /* Runs on g0 of an M holding a P, with no runtime lock held. */
+    void (*f)(struct gort__timer *t, int64_t now);
+    void *arg;
+    _Atomic(struct gort__p *) pp;
+    int32_t idx;
+    _Atomic uint32_t running;
+} gort__timer_t;
 
 /* Per-P counters: written by the P's holder with relaxed atomic
  * load+store (no RMW on the fast path), summed by gort_stats_get. */
@@ -139,7 +201,10 @@ typedef struct gort__g {
     struct gort__m *m;         /* M running this G; owned by that M */
     struct gort__g *alllink;   /* allgs list; protected by allglock */
     void *param;               /* value handed over by goready's caller */
-    struct gort__g *waitlink;  /* next waiter on a wait structure; its lock */
+    /* select: 0 while waiting; the first waker to CAS it to 1 wins (Go's
+     * g.selectDone). Pairs (acq_rel CAS) between competing wakers. */
+    _Atomic uint32_t selectdone;
+    struct gort__g *waitlink; /* next waiter on a wait structure; its lock */
     /* Sanitizer fiber state (san.h); owned by the G. */
     void *tsan_fiber;
     void *asan_fake_stack;
@@ -174,6 +239,15 @@ typedef struct gort__p {
     /* Per-P stack cache, indexed by size class (stack.c); holder. */
     void *stackcache[8];
     int32_t stackcachecnt[8];
+
+    /* Timers: a 4-ary min-heap on when (Go's p.timers), under timerslock (a
+     * leaf lock). timer0when is the earliest when (0: none), written under
+     * the lock and read by anyone (relaxed) to decide whether to look. */
+    gort__mutex_t timerslock;
+    gort__timer_t **timers;
+    int32_t ntimers;
+    int32_t timerscap;
+    _Atomic int64_t timer0when;
 
     gort__pstats_t stats;
 } gort__p_t;
@@ -233,6 +307,14 @@ typedef struct gort__sched {
     /* Global free Gs: sched.lock (Go uses its own lock; ours is coarse). */
     gort__g_t *gfree;
     int32_t ngfree;
+
+    /* The timer sleeper: at most one idle M without a P sleeps until the
+     * earliest timer (Go's blocking netpoll with a timeout). timersleeping
+     * is claimed with a CAS; sleepuntil is its wake-up time; timerwake is
+     * the futex word it sleeps on (set to 1 and woken to poke it earlier). */
+    _Atomic int32_t timersleeping;
+    _Atomic int64_t sleepuntil;
+    _Atomic uint32_t timerwake;
 
     /* Shutdown: set when the main goroutine returns; read by every M in
      * schedule(). Release store pairs with the acquire loads there. */

@@ -40,7 +40,8 @@ enum { GORT__CTX_OFF_X29 = 80, GORT__CTX_OFF_X30 = 88, GORT__CTX_OFF_FPCR = 160 
 
 /* Lays out an initial frame at the top of [lo, hi) and returns the stack
  * pointer to pass to gort__ctx_switch. */
-static inline void *gort__ctx_init(uintptr_t hi) {
+static inline void *gort__ctx_init(uintptr_t hi)
+{
     uintptr_t top = (hi & ~(uintptr_t)15) - 16; /* sp after "ret": 16-aligned */
 #if defined(__x86_64__)
     uintptr_t sp = top - 8 - GORT__CTX_FRAME;

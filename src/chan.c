@@ -1,0 +1,404 @@
+/*
+ * chan.c - channels (Go's chan.go).
+ *
+ * A channel is a lock, a ring buffer of dataqsiz elements, and two FIFO
+ * queues of waiting goroutines (sudogs, on the waiters' own stacks).
+ * Invariants, under c->lock (Go's):
+ *  - at least one of sendq and recvq is empty, except for an unbuffered
+ *    channel with a single goroutine blocked on both in a select;
+ *  - for a buffered channel: qcount > 0 implies recvq is empty, and
+ *    qcount < dataqsiz implies sendq is empty.
+ * A send to a waiting receiver copies straight into the receiver's
+ * destination and readies it into the sender's runnext (gort__ready), so on
+ * one P an unbuffered ping-pong is a user-level switch. A receive from a
+ * waiting sender on a full buffered channel takes the head of the buffer and
+ * moves the sender's value to the tail, keeping FIFO order.
+ *
+ * The lock is a runtime mutex (a leaf except in select, which takes
+ * several channel locks in address order). It is released before any
+ * goroutine is readied, and by the park's unlockf for the goroutine that
+ * blocks, so a waiter is on its queue before anyone can see it parked.
+ *
+ * Closing wakes every waiter: receivers get ok == false and a zeroed
+ * value, senders -EPIPE. Go panics on send to a closed channel and on a
+ * double close; we return -EPIPE.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+
+#define RELAXED memory_order_relaxed
+
+/* ---- wait queues; c->lock held ---- */
+
+void gort__waitq_enqueue(waitq_t *q, sudog_t *sg)
+{
+    sg->next = NULL;
+    sg->prev = q->last;
+    if (q->last)
+        q->last->next = sg;
+    else
+        q->first = sg;
+    q->last = sg;
+}
+
+sudog_t *gort__waitq_dequeue(waitq_t *q)
+{
+    for (;;) {
+        sudog_t *sg = q->first;
+        if (!sg)
+            return NULL;
+        q->first = sg->next;
+        if (q->first)
+            q->first->prev = NULL;
+        else
+            q->last = NULL;
+        sg->next = sg->prev = NULL;
+        /* A select waiter is on several queues: only the first waker (or its
+         * deadline) may have it. acq_rel: pairs with the CAS of competing
+         * wakers on other channels. */
+        if (sg->isselect) {
+            uint32_t zero = 0;
+            if (!atomic_compare_exchange_strong_explicit(&sg->g->selectdone, &zero, 1,
+                                                         memory_order_acq_rel, RELAXED))
+                continue;
+        }
+        return sg;
+    }
+}
+
+/* Removes sg if it is still queued (Go's dequeueSudoG). */
+void gort__waitq_remove(waitq_t *q, sudog_t *sg)
+{
+    sudog_t *x = sg->prev, *y = sg->next;
+    if (x) {
+        x->next = y;
+        if (y)
+            y->prev = x;
+        else
+            q->last = x;
+    } else if (y) {
+        y->prev = NULL;
+        q->first = y;
+    } else if (q->first == sg) {
+        q->first = q->last = NULL;
+    }
+    sg->next = sg->prev = NULL;
+}
+
+static void *slot(gort_chan_t *c, uint32_t i)
+{
+    return c->buf + (size_t)i * c->elemsize;
+}
+
+static void copyelem(gort_chan_t *c, void *dst, const void *src)
+{
+    if (c->elemsize && dst) {
+        if (src)
+            memcpy(dst, src, c->elemsize);
+        else
+            memset(dst, 0, c->elemsize);
+    }
+}
+
+void gort__chan_bufsend(gort_chan_t *c, const void *ep)
+{
+    copyelem(c, slot(c, c->sendx), ep);
+    if (++c->sendx == c->dataqsiz)
+        c->sendx = 0;
+    atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) + 1, RELAXED);
+}
+
+void gort__chan_bufrecv(gort_chan_t *c, void *ep)
+{
+    void *s = slot(c, c->recvx);
+    copyelem(c, ep, s);
+    if (c->elemsize)
+        memset(s, 0, c->elemsize);
+    if (++c->recvx == c->dataqsiz)
+        c->recvx = 0;
+    atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) - 1, RELAXED);
+}
+
+gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep)
+{
+    copyelem(c, sg->elem, ep);
+    sg->success = true;
+    sg->g->param = sg;
+    return sg->g;
+}
+
+gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
+{
+    if (c->dataqsiz == 0) {
+        copyelem(c, ep, sg->elem);
+    } else {
+        /* The buffer is full: take its head, put the sender's value at the
+         * tail (the same slot). */
+        void *s = slot(c, c->recvx);
+        copyelem(c, ep, s);
+        copyelem(c, s, sg->elem);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        c->sendx = c->recvx;
+    }
+    sg->success = true;
+    sg->g->param = sg;
+    return sg->g;
+}
+
+static bool unlock_chan(gort__g_t *gp, void *lock)
+{
+    (void)gp;
+    gort__unlock(lock);
+    return true;
+}
+
+/* ---- send ---- */
+
+static int chansend(gort_chan_t *c, const void *ep, bool block)
+{
+    /* Fast path (Go's, for buffered channels only: the wait queues are not
+     * atomics): a non-blocking send on an open, full channel fails without
+     * the lock. A racing close could make the answer -EPIPE instead; either
+     * order is a valid linearisation. */
+    if (!block && c->dataqsiz > 0 && !atomic_load_explicit(&c->closed, RELAXED) &&
+        atomic_load_explicit(&c->qcount, RELAXED) == c->dataqsiz)
+        return -EAGAIN;
+    gort__lock(&c->lock);
+    if (atomic_load_explicit(&c->closed, RELAXED)) {
+        gort__unlock(&c->lock);
+        return -EPIPE;
+    }
+    sudog_t *sg = gort__waitq_dequeue(&c->recvq);
+    if (sg) {
+        gort__g_t *gp = gort__chan_send_to(c, sg, ep);
+        gort__unlock(&c->lock);
+        gort__ready(gp);
+        return 0;
+    }
+    if (atomic_load_explicit(&c->qcount, RELAXED) < c->dataqsiz) {
+        gort__chan_bufsend(c, ep);
+        gort__unlock(&c->lock);
+        return 0;
+    }
+    if (!block) {
+        gort__unlock(&c->lock);
+        return -EAGAIN;
+    }
+    gort__g_t *gp = gort__getg();
+    sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c};
+    gp->param = NULL;
+    gort__waitq_enqueue(&c->sendq, &mysg);
+    gort__park(unlock_chan, &c->lock, waitReasonChanSend);
+    /* Woken by a receiver (success) or by close. */
+    return mysg.success ? 0 : -EPIPE;
+}
+
+/* ---- receive ---- */
+
+static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block)
+{
+    bool ok = false;
+    if (!block && c->dataqsiz > 0 && !atomic_load_explicit(&c->closed, RELAXED) &&
+        atomic_load_explicit(&c->qcount, RELAXED) == 0)
+        return -EAGAIN;
+    gort__lock(&c->lock);
+    if (atomic_load_explicit(&c->closed, RELAXED) &&
+        atomic_load_explicit(&c->qcount, RELAXED) == 0) {
+        gort__unlock(&c->lock);
+        copyelem(c, ep, NULL);
+        goto out;
+    }
+    sudog_t *sg = gort__waitq_dequeue(&c->sendq);
+    if (sg) {
+        gort__g_t *gp = gort__chan_recv_from(c, sg, ep);
+        gort__unlock(&c->lock);
+        gort__ready(gp);
+        ok = true;
+        goto out;
+    }
+    if (atomic_load_explicit(&c->qcount, RELAXED) > 0) {
+        gort__chan_bufrecv(c, ep);
+        gort__unlock(&c->lock);
+        ok = true;
+        goto out;
+    }
+    if (!block) {
+        gort__unlock(&c->lock);
+        return -EAGAIN;
+    }
+    gort__g_t *gp = gort__getg();
+    sudog_t mysg = {.g = gp, .elem = ep, .c = c};
+    gp->param = NULL;
+    gort__waitq_enqueue(&c->recvq, &mysg);
+    gort__park(unlock_chan, &c->lock, waitReasonChanReceive);
+    ok = mysg.success; /* false: closed (close zeroed *ep) */
+out:
+    if (okp)
+        *okp = ok;
+    return 0;
+}
+
+/* ---- public ---- */
+
+GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap)
+{
+    if (!out || elem_size > GORT_CHAN_ELEM_MAX || cap > INT32_MAX)
+        return -EINVAL;
+    size_t bytes = elem_size * cap;
+    if (cap && bytes / cap != elem_size)
+        return -EINVAL;
+    if (bytes > SIZE_MAX - sizeof(gort_chan_t))
+        return -ENOMEM;
+    gort_chan_t *c = calloc(1, sizeof *c + bytes);
+    if (!c)
+        return -ENOMEM;
+    c->dataqsiz = (uint32_t)cap;
+    c->elemsize = (uint32_t)elem_size;
+    c->buf = (char *)(c + 1);
+    *out = c;
+    return 0;
+}
+
+GORT_API int gort_chan_free(gort_chan_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    gort__lock(&c->lock);
+    bool busy = c->recvq.first || c->sendq.first;
+    gort__unlock(&c->lock);
+    if (busy)
+        return -EBUSY;
+    free(c);
+    return 0;
+}
+
+GORT_API int gort_chan_send(gort_chan_t *c, const void *elem)
+{
+    if (!c)
+        return -EINVAL;
+    if (!gort__getg())
+        return -EPERM;
+    return chansend(c, elem, true);
+}
+
+GORT_API int gort_chan_recv(gort_chan_t *c, void *elem, bool *ok)
+{
+    if (!c)
+        return -EINVAL;
+    if (!gort__getg())
+        return -EPERM;
+    return chanrecv(c, elem, ok, true);
+}
+
+GORT_API int gort_chan_try_send(gort_chan_t *c, const void *elem)
+{
+    if (!c)
+        return -EINVAL;
+    return chansend(c, elem, false);
+}
+
+GORT_API int gort_chan_try_recv(gort_chan_t *c, void *elem, bool *ok)
+{
+    if (!c)
+        return -EINVAL;
+    return chanrecv(c, elem, ok, false);
+}
+
+GORT_API int gort_chan_send_deadline(gort_chan_t *c, const void *elem, int64_t deadline_ns)
+{
+    if (!c)
+        return -EINVAL;
+    if (!gort__getg())
+        return -EPERM;
+    gort_select_case_t cas = {.chan = c, .dir = GORT_SELECT_SEND, .elem = (void *)elem};
+    int r = gort__selectgo(&cas, 1, true, deadline_ns);
+    if (r < 0)
+        return r;
+    return cas.ok ? 0 : -EPIPE;
+}
+
+GORT_API int gort_chan_recv_deadline(gort_chan_t *c, void *elem, bool *ok, int64_t deadline_ns)
+{
+    if (!c)
+        return -EINVAL;
+    if (!gort__getg())
+        return -EPERM;
+    gort_select_case_t cas = {.chan = c, .dir = GORT_SELECT_RECV, .elem = elem};
+    int r = gort__selectgo(&cas, 1, true, deadline_ns);
+    if (r < 0)
+        return r;
+    if (ok)
+        *ok = cas.ok;
+    return 0;
+}
+
+GORT_API int gort_chan_close(gort_chan_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    gort__lock(&c->lock);
+    if (atomic_load_explicit(&c->closed, RELAXED)) {
+        gort__unlock(&c->lock);
+        return -EPIPE;
+    }
+    atomic_store_explicit(&c->closed, true, RELAXED);
+    gort__g_t *head = NULL, *tail = NULL;
+    sudog_t *sg;
+    while ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
+        copyelem(c, sg->elem, NULL);
+        sg->success = false;
+        sg->g->param = sg;
+        sg->g->schedlink = NULL;
+        if (tail)
+            tail->schedlink = sg->g;
+        else
+            head = sg->g;
+        tail = sg->g;
+    }
+    while ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
+        sg->elem = NULL;
+        sg->success = false;
+        sg->g->param = sg;
+        sg->g->schedlink = NULL;
+        if (tail)
+            tail->schedlink = sg->g;
+        else
+            head = sg->g;
+        tail = sg->g;
+    }
+    gort__unlock(&c->lock);
+    while (head) {
+        gort__g_t *next = head->schedlink;
+        gort__ready(head);
+        head = next;
+    }
+    return 0;
+}
+
+GORT_API ssize_t gort_chan_len(gort_chan_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    return atomic_load_explicit(&c->qcount, RELAXED);
+}
+
+GORT_API ssize_t gort_chan_cap(gort_chan_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    return c->dataqsiz;
+}
+
+size_t gort__chan_elemsize(gort_chan_t *c)
+{
+    return c->elemsize;
+}
+
+void gort__chan_trysend_from_timer(gort_chan_t *c, const void *elem)
+{
+    (void)chansend(c, elem, false);
+}

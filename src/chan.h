@@ -1,0 +1,55 @@
+/*
+ * chan.h - the channel and sudog layout shared by chan.c and select.c
+ * (Go's hchan, waitq and sudog).
+ */
+#ifndef GORT_CHAN_H
+#define GORT_CHAN_H
+
+#include "internal.h"
+
+/* A goroutine waiting on a channel. It lives on the waiting goroutine's own
+ * stack (gort never moves stacks), so it is valid exactly while that
+ * goroutine is parked. Fields are protected by the lock of channel c; after
+ * the waker dequeues it, only the waker touches it, until gort__ready. */
+typedef struct sudog {
+    gort__g_t *g;
+    struct sudog *next;
+    struct sudog *prev;
+    void *elem; /* send: the value; recv: the destination (may be NULL) */
+    gort_chan_t *c;
+    bool isselect; /* a select case: wakers must win g->selectdone first */
+    bool success;  /* set by the waker: a value was transferred (false: closed) */
+} sudog_t;
+
+typedef struct waitq {
+    sudog_t *first;
+    sudog_t *last;
+} waitq_t;
+
+struct gort_chan {
+    gort__mutex_t lock;
+    _Atomic uint32_t qcount; /* buffered elements; lock (read relaxed by len) */
+    uint32_t dataqsiz;       /* buffer capacity; immutable */
+    uint32_t elemsize;       /* immutable */
+    uint32_t sendx;          /* lock */
+    uint32_t recvx;          /* lock */
+    _Atomic bool closed;     /* lock (read relaxed by the try fast paths) */
+    waitq_t recvq;           /* lock */
+    waitq_t sendq;           /* lock */
+    char *buf;               /* dataqsiz * elemsize bytes after the struct */
+};
+
+void gort__waitq_enqueue(waitq_t *q, sudog_t *sg);
+sudog_t *gort__waitq_dequeue(waitq_t *q);
+void gort__waitq_remove(waitq_t *q, sudog_t *sg);
+
+/* The halves of Go's send/recv/closechan that run under c->lock; each
+ * returns the G to ready once the caller has unlocked (NULL: none). */
+gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep);
+gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep);
+void gort__chan_bufsend(gort_chan_t *c, const void *ep);
+void gort__chan_bufrecv(gort_chan_t *c, void *ep);
+/* Select: runs cases with an optional deadline (0: none). */
+int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t deadline);
+
+#endif /* GORT_CHAN_H */
