@@ -1,0 +1,327 @@
+/*
+ * bench_switch.c - goroutine-to-goroutine switch cost.
+ *
+ * gort: GOMAXPROCS=1, two goroutines each call gort_yield() N times (the
+ * main goroutine is parked on a WaitGroup meanwhile). Each yield puts the
+ * caller at the tail of the run queue and runs the other goroutine, so
+ * ns per switch = elapsed / (2 N). One "switch" is the whole path
+ * G1 -> g0 (schedule) -> G2, i.e. two register swaps plus the run queue, as
+ * for Go's runtime.Gosched.
+ *
+ * Baselines (same process, same runs): two pthreads ping-pong a turn word;
+ * each hand-over is a store + FUTEX_WAKE by one side and a FUTEX_WAIT by
+ * the other (one wake and one wait per direction, always). ns per one-way
+ * switch = elapsed / (2 * round trips).
+ *   (a) both threads pinned to one CPU, no spin: the kernel's own thread
+ *       switch, the fair comparison for an M:N switch on one CPU;
+ *   (b) unpinned, no spin: what a program gets by default;
+ *   (c) pinned to two different CPUs, no spin: every hand-over wakes a
+ *       sleeping vCPU (IPI, VM entry);
+ *   (d) pinned to two different CPUs, spin up to S PAUSEs on the turn word
+ *       before FUTEX_WAIT (-s S, default 2000; -s 0 leaves out (d) and (e));
+ *   (e) unpinned, same spin: when the kernel puts both threads on one CPU the
+ *       spinner delays its partner by the whole spin.
+ * (c) and (d) need two allowed CPUs and are skipped otherwise.
+ *
+ * Usage: bench_switch [-r runs] [-n yields] [-p rounds] [-u rounds] [-s spin]
+ *                     [-c cpu] [-C cpu2]
+ */
+#include "bench_common.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+
+/* ---- gort ---- */
+
+typedef struct sw_arg {
+    long n; /* yields per goroutine */
+    gort_waitgroup_t wg;
+    int64_t elapsed_ns;
+    uint64_t switches; /* schedule() executions during the run */
+    _Atomic int err;
+} sw_arg_t;
+
+static void yielder(void *p)
+{
+    sw_arg_t *a = p;
+    for (long i = 0; i < a->n; i++) {
+        int r = gort_yield();
+        if (r != 0) {
+            atomic_store(&a->err, r);
+            break;
+        }
+    }
+    gort_waitgroup_done(&a->wg);
+}
+
+static int switch_main(void *p)
+{
+    sw_arg_t *a = p;
+    gort_stats_t s0, s1;
+    memset(&s0, 0, sizeof s0);
+    memset(&s1, 0, sizeof s1);
+    s0.size = s1.size = sizeof s0;
+    gort_waitgroup_init(&a->wg);
+    gort_waitgroup_add(&a->wg, 2);
+    gort_stats_get(&s0);
+    int64_t t0 = bench_now_ns();
+    for (int i = 0; i < 2; i++) {
+        int r = gort_go(yielder, a);
+        if (r != 0) {
+            atomic_store(&a->err, r);
+            gort_waitgroup_add(&a->wg, -(2 - i));
+            break;
+        }
+    }
+    gort_waitgroup_wait(&a->wg);
+    a->elapsed_ns = bench_now_ns() - t0;
+    gort_stats_get(&s1);
+    a->switches = s1.switches - s0.switches;
+    return 0;
+}
+
+static double run_gort(long n, uint64_t *switches)
+{
+    sw_arg_t a;
+    memset(&a, 0, sizeof a);
+    a.n = n;
+    bench_gort_run(switch_main, &a, 1);
+    int err = atomic_load(&a.err);
+    if (err)
+        bench_die("gort_yield/gort_go failed: %s (%d)", gort_strerror(err), err);
+    /* 2n yields + the two goroutines' first runs + the main goroutine's wake. */
+    if (a.switches < (uint64_t)(2 * n))
+        bench_die("runtime counted %llu switches, expected at least %ld",
+                  (unsigned long long)a.switches, 2 * n);
+    *switches = a.switches;
+    return (double)a.elapsed_ns / (double)(2 * n);
+}
+
+/* ---- futex ping-pong baseline ---- */
+
+typedef struct pp {
+    _Atomic uint32_t turn; /* whose turn: 0 or 1 */
+    long rounds;
+    int cpu[2]; /* pin thread i to cpu[i], or -1 */
+    int spin;   /* PAUSEs on the turn word before FUTEX_WAIT */
+    pthread_barrier_t start;
+    int64_t t0, t1;
+} pp_t;
+
+typedef struct pp_thread {
+    pp_t *pp;
+    uint32_t me;
+} pp_thread_t;
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void wait_turn(pp_t *pp, uint32_t me)
+{
+    for (int i = 0; i < pp->spin; i++) {
+        if (atomic_load_explicit(&pp->turn, memory_order_acquire) == me)
+            return;
+        cpu_relax();
+    }
+    while (atomic_load_explicit(&pp->turn, memory_order_acquire) != me)
+        futex_wait(&pp->turn, 1 - me);
+}
+
+static void give_turn(pp_t *pp, uint32_t me)
+{
+    atomic_store_explicit(&pp->turn, 1 - me, memory_order_release);
+    futex_wake(&pp->turn);
+}
+
+static void *pp_thread(void *p)
+{
+    pp_thread_t *t = p;
+    pp_t *pp = t->pp;
+    int cpu = pp->cpu[t->me];
+    if (cpu >= 0) {
+        int r = bench_pin_self(cpu);
+        if (r != 0)
+            bench_die("sched_setaffinity(cpu %d): %s", cpu, strerror(-r));
+    }
+    pthread_barrier_wait(&pp->start);
+    if (t->me == 0)
+        pp->t0 = bench_now_ns();
+    for (long i = 0; i < pp->rounds; i++) {
+        wait_turn(pp, t->me);
+        give_turn(pp, t->me);
+    }
+    if (t->me == 0) {
+        wait_turn(pp, 0); /* the last hand-back from thread 1 */
+        pp->t1 = bench_now_ns();
+    }
+    return NULL;
+}
+
+/* Returns ns per one-way switch. */
+static double run_pingpong(long rounds, int cpu0, int cpu1, int spin)
+{
+    pp_t pp;
+    memset(&pp, 0, sizeof pp);
+    atomic_init(&pp.turn, 0);
+    pp.rounds = rounds;
+    pp.cpu[0] = cpu0;
+    pp.cpu[1] = cpu1;
+    pp.spin = spin;
+    pthread_barrier_init(&pp.start, NULL, 2);
+    pp_thread_t ts[2] = {{&pp, 0}, {&pp, 1}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        int r = pthread_create(&th[i], NULL, pp_thread, &ts[i]);
+        if (r != 0)
+            bench_die("pthread_create: %s", strerror(r));
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&pp.start);
+    return (double)(pp.t1 - pp.t0) / (double)(2 * rounds);
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [-r runs] [-n yields] [-p rounds] [-u rounds] [-s spin] [-c cpu] "
+            "[-C cpu2]\n"
+            "  -r runs    measured runs per configuration (>= %d, default %d)\n"
+            "  -n yields  gort_yield calls per goroutine (default 2000000)\n"
+            "  -p rounds  round trips for baseline (a), same CPU (default 50000)\n"
+            "  -u rounds  round trips for baselines (b)..(e) (default 10000)\n"
+            "  -s spin    PAUSEs before FUTEX_WAIT in (d), (e); 0 = skip them (default 2000)\n"
+            "  -c cpu     CPU for (a) and first CPU for (c), (d) (default: first allowed)\n"
+            "  -C cpu2    second CPU for (c), (d) (default: second allowed CPU)\n",
+            argv0, BENCH_MIN_RUNS, BENCH_MIN_RUNS);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = BENCH_MIN_RUNS, spin = 2000, cpu = bench_first_cpu(), cpu2 = bench_allowed_cpu(1);
+    long n = 2000000, prounds = 50000, urounds = 10000;
+    int c;
+    while ((c = getopt(argc, argv, "r:n:p:u:s:c:C:h")) != -1) {
+        switch (c) {
+        case 'r':
+            runs = bench_parse_runs(optarg);
+            break;
+        case 'n':
+            n = bench_parse_long("-n", optarg, 1, 1000000000L);
+            break;
+        case 'p':
+            prounds = bench_parse_long("-p", optarg, 1, 100000000L);
+            break;
+        case 'u':
+            urounds = bench_parse_long("-u", optarg, 1, 100000000L);
+            break;
+        case 's':
+            spin = (int)bench_parse_long("-s", optarg, 0, INT_MAX);
+            break;
+        case 'c':
+            cpu = (int)bench_parse_long("-c", optarg, 0, CPU_SETSIZE - 1);
+            break;
+        case 'C':
+            cpu2 = (int)bench_parse_long("-C", optarg, 0, CPU_SETSIZE - 1);
+            break;
+        default:
+            usage(argv[0]);
+        }
+    }
+    if (optind != argc)
+        usage(argv[0]);
+    bool split = cpu2 >= 0 && cpu2 != cpu;
+
+    bench_print_header("bench_switch", runs);
+    bench_note("gort: GOMAXPROCS=1, 2 goroutines x %ld gort_yield; gort thread unpinned "
+               "(only one M runs); spin not involved (no thread sleeps)",
+               n);
+    bench_note("baseline protocol: store turn + FUTEX_WAKE, then FUTEX_WAIT while not our turn "
+               "(one wake + one wait per direction)");
+    bench_note("baseline (a) both pinned to CPU %d, spin 0, %ld round trips", cpu, prounds);
+    bench_note("baseline (b) unpinned, spin 0, %ld round trips", urounds);
+    if (split) {
+        bench_note("baseline (c) pinned to CPUs %d and %d, spin 0, %ld round trips", cpu, cpu2,
+                   urounds);
+        if (spin > 0)
+            bench_note("baseline (d) pinned to CPUs %d and %d, spin %d PAUSE before FUTEX_WAIT, "
+                       "%ld round trips",
+                       cpu, cpu2, spin, urounds);
+    } else {
+        bench_note("baselines (c), (d) skipped: need two different CPUs");
+    }
+    if (spin > 0)
+        bench_note("baseline (e) unpinned, spin %d PAUSE before FUTEX_WAIT, %ld round trips", spin,
+                   urounds);
+
+    double g[BENCH_MAX_RUNS], sw[BENCH_MAX_RUNS];
+    double pa[BENCH_MAX_RUNS], pb[BENCH_MAX_RUNS], pc[BENCH_MAX_RUNS], pd[BENCH_MAX_RUNS];
+    double pe[BENCH_MAX_RUNS];
+    uint64_t switches;
+
+    /* Warm-up, discarded. */
+    run_gort(n / 10 ? n / 10 : 1, &switches);
+    run_pingpong(prounds / 10 ? prounds / 10 : 1, cpu, cpu, 0);
+
+    for (int r = 0; r < runs; r++) {
+        g[r] = run_gort(n, &switches);
+        sw[r] = (double)switches / (double)(2 * n);
+        pa[r] = run_pingpong(prounds, cpu, cpu, 0);
+        pb[r] = run_pingpong(urounds, -1, -1, 0);
+        if (split) {
+            pc[r] = run_pingpong(urounds, cpu, cpu2, 0);
+            if (spin > 0)
+                pd[r] = run_pingpong(urounds, cpu, cpu2, spin);
+        }
+        if (spin > 0)
+            pe[r] = run_pingpong(urounds, -1, -1, spin);
+    }
+
+    double mg = bench_report("switch_gort_p1_ns_per_switch", "ns", g, runs);
+    bench_report("switch_gort_p1_sched_per_yield", "count", sw, runs);
+    double ma = bench_report("switch_futex_samecpu_ns_per_switch", "ns", pa, runs);
+    double mb = bench_report("switch_futex_unpinned_ns_per_switch", "ns", pb, runs);
+    double mc = 0, md = 0, me = 0;
+    if (split) {
+        mc = bench_report("switch_futex_crosscpu_ns_per_switch", "ns", pc, runs);
+        if (spin > 0)
+            md = bench_report("switch_futex_crosscpu_spin_ns_per_switch", "ns", pd, runs);
+    }
+    if (spin > 0)
+        me = bench_report("switch_futex_unpinned_spin_ns_per_switch", "ns", pe, runs);
+    bench_ratio("switch_futex_samecpu_over_gort", ma / mg);
+    bench_ratio("switch_futex_unpinned_over_gort", mb / mg);
+    if (split) {
+        bench_ratio("switch_futex_crosscpu_over_gort", mc / mg);
+        if (spin > 0)
+            bench_ratio("switch_futex_crosscpu_spin_over_gort", md / mg);
+    }
+    if (spin > 0)
+        bench_ratio("switch_futex_unpinned_spin_over_gort", me / mg);
+
+    bench_print_table("bench_switch: median of runs (ratios: baseline / gort, > 1 means gort "
+                      "is faster)");
+    bench_note("target: <= 30 ns per switch: %s (%.1f ns)", mg <= 30 ? "MET" : "MISSED", mg);
+    return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * gort_util.h - small helpers for the tests that use the public API
+ * (api/, stress/, death/). Header-only; include after test.h.
+ */
+#ifndef GORT_TEST_UTIL_H
+#define GORT_TEST_UTIL_H
+
+#include <gort.h>
+#include <string.h>
+
+#include "test.h"
+
+/* gort_main with gomaxprocs (0: the default) and the default stack size. */
+static inline int run_main(gort_main_fn fn, void *arg, int gomaxprocs)
+{
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = gomaxprocs;
+    return gort_main(fn, arg, &cfg);
+}
+
+/* A snapshot of the runtime's counters; asserts that it could be had. */
+static inline gort_stats_t stats_now(void)
+{
+    gort_stats_t st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    ASSERT_EQ(gort_stats_get(&st), 0);
+    return st;
+}
+
+/* From a goroutine: yields until goroutines_live == live (the goroutines
+ * that signalled a waitgroup may not have exited yet), for at most
+ * timeout_s seconds, then asserts it. Returns the final snapshot. */
+static inline gort_stats_t wait_live(uint64_t live, int timeout_s)
+{
+    int64_t deadline = test_now_ns() + (int64_t)timeout_s * 1000000000;
+    gort_stats_t st = stats_now();
+    while (st.goroutines_live != live && test_now_ns() < deadline) {
+        ASSERT_EQ(gort_yield(), 0);
+        st = stats_now();
+    }
+    ASSERT_EQ(st.goroutines_live, live);
+    return st;
+}
+
+/* Burns CPU (no system calls, no yields) for about ns nanoseconds. */
+static inline void busy_ns(int64_t ns)
+{
+    int64_t end = test_now_ns() + ns;
+    volatile uint64_t sink = 0;
+    while (test_now_ns() < end) {
+        for (int i = 0; i < 1000; i++)
+            sink += (uint64_t)i;
+    }
+    (void)sink;
+}
+
+#endif /* GORT_TEST_UTIL_H */

@@ -1,0 +1,250 @@
+/*
+ * runq.c - the local run queue on one thread (white-box, no runtime): FIFO
+ * order, runnext first and inherited, the old runnext kicked to the tail,
+ * overflow of half the queue, stealing half, and stealing runnext only when
+ * asked. Overflow batches arrive through gort__runq_overflow_hook.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "test.h"
+
+#define NG 600
+
+static gort__g_t *gs;
+static gort__g_t *hook_gs[NG];
+static int hook_n;
+static int hook_calls;
+
+static void on_overflow(gort__g_t *head, gort__g_t *tail, int32_t n)
+{
+    hook_calls++;
+    gort__g_t *gp = head, *last = NULL;
+    for (int32_t i = 0; i < n; i++) {
+        ASSERT_TRUE(gp != NULL);
+        ASSERT_LT(hook_n, NG);
+        hook_gs[hook_n++] = gp;
+        last = gp;
+        gp = gp->schedlink;
+    }
+    ASSERT_TRUE(last == tail);
+}
+
+static gort__p_t *newp(int32_t id)
+{
+    gort__p_t *pp = calloc(1, sizeof *pp);
+    ASSERT_TRUE(pp != NULL);
+    pp->id = id;
+    atomic_store(&pp->status, Prunning);
+    return pp;
+}
+
+static void setup(void)
+{
+    gs = calloc(NG, sizeof *gs);
+    ASSERT_TRUE(gs != NULL);
+    for (int i = 0; i < NG; i++) {
+        gs[i].goid = (uint64_t)i + 1;
+        atomic_store(&gs[i].atomicstatus, Grunnable);
+    }
+    hook_n = 0;
+    hook_calls = 0;
+    gort__runq_overflow_hook = on_overflow;
+}
+
+static int idx(gort__g_t *gp)
+{
+    ASSERT_TRUE(gp >= gs && gp < gs + NG);
+    return (int)(gp - gs);
+}
+
+TEST(runq_fifo_order)
+{
+    setup();
+    gort__p_t *pp = newp(0);
+    ASSERT_TRUE(gort__runqempty(pp));
+    for (int i = 0; i < 10; i++)
+        gort__runqput(pp, &gs[i], false);
+    ASSERT_EQ(gort__runqlen(pp), 10);
+    ASSERT_FALSE(gort__runqempty(pp));
+    for (int i = 0; i < 10; i++) {
+        bool inherit = true;
+        gort__g_t *gp = gort__runqget(pp, &inherit);
+        ASSERT_TRUE(gp != NULL);
+        ASSERT_EQ(idx(gp), i);
+        ASSERT_FALSE(inherit);
+    }
+    bool inherit;
+    ASSERT_TRUE(gort__runqget(pp, &inherit) == NULL);
+    ASSERT_TRUE(gort__runqempty(pp));
+    ASSERT_EQ(hook_calls, 0);
+    free(pp);
+    free(gs);
+}
+
+TEST(runq_runnext_runs_first_and_inherits)
+{
+    setup();
+    gort__p_t *pp = newp(0);
+    gort__runqput(pp, &gs[0], false);
+    gort__runqput(pp, &gs[1], true);
+    ASSERT_FALSE(gort__runqempty(pp));
+    bool inherit = false;
+    gort__g_t *gp = gort__runqget(pp, &inherit);
+    ASSERT_EQ(idx(gp), 1);
+    ASSERT_TRUE(inherit);
+    gp = gort__runqget(pp, &inherit);
+    ASSERT_EQ(idx(gp), 0);
+    ASSERT_FALSE(inherit);
+    ASSERT_TRUE(gort__runqempty(pp));
+    /* runnext alone is not an empty queue. */
+    gort__runqput(pp, &gs[2], true);
+    ASSERT_FALSE(gort__runqempty(pp));
+    gp = gort__runqget(pp, &inherit);
+    ASSERT_EQ(idx(gp), 2);
+    ASSERT_TRUE(gort__runqempty(pp));
+    free(pp);
+    free(gs);
+}
+
+TEST(runq_runnext_kicks_old_to_tail)
+{
+    setup();
+    gort__p_t *pp = newp(0);
+    gort__runqput(pp, &gs[0], false);
+    gort__runqput(pp, &gs[1], true);
+    gort__runqput(pp, &gs[2], true); /* gs[1] goes to the tail, after gs[0] */
+    const int want[] = {2, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        bool inherit;
+        gort__g_t *gp = gort__runqget(pp, &inherit);
+        ASSERT_TRUE(gp != NULL);
+        ASSERT_EQ(idx(gp), want[i]);
+        ASSERT_EQ(inherit, i == 0);
+    }
+    ASSERT_TRUE(gort__runqempty(pp));
+    free(pp);
+    free(gs);
+}
+
+/* Checks that hook_gs plus pp's queue hold gs[0..n) exactly once each and
+ * that what stayed on the queue is still in FIFO order. */
+static void check_all_once(gort__p_t *pp, int n)
+{
+    char seen[NG] = {0};
+    for (int i = 0; i < hook_n; i++) {
+        int k = idx(hook_gs[i]);
+        ASSERT_EQ(seen[k], 0);
+        seen[k] = 1;
+    }
+    int prev = -1;
+    bool inherit;
+    for (gort__g_t *gp; (gp = gort__runqget(pp, &inherit)) != NULL;) {
+        int k = idx(gp);
+        ASSERT_EQ(seen[k], 0);
+        seen[k] = 1;
+        if (!inherit) {
+            ASSERT_GT(k, prev);
+            prev = k;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(seen[i], 1);
+}
+
+TEST(runq_overflow_moves_half)
+{
+    setup();
+    gort__p_t *pp = newp(0);
+    for (int i = 0; i < (int)GORT__RUNQ_SIZE; i++)
+        gort__runqput(pp, &gs[i], false);
+    ASSERT_EQ(gort__runqlen(pp), GORT__RUNQ_SIZE);
+    ASSERT_EQ(hook_calls, 0);
+    gort__runqput(pp, &gs[GORT__RUNQ_SIZE], false); /* one too many */
+    ASSERT_EQ(hook_calls, 1);
+    /* Half the queue (plus, as in Go, the new G) went to the global queue. */
+    ASSERT_GE(hook_n, GORT__RUNQ_SIZE / 2);
+    ASSERT_LE(hook_n, GORT__RUNQ_SIZE / 2 + 1);
+    ASSERT_EQ(hook_n + (int)gort__runqlen(pp), GORT__RUNQ_SIZE + 1);
+    /* The oldest ones moved (in any order). */
+    char moved[NG] = {0};
+    for (int i = 0; i < hook_n; i++)
+        moved[idx(hook_gs[i])] = 1;
+    for (int i = 0; i < (int)GORT__RUNQ_SIZE / 2; i++)
+        ASSERT_EQ(moved[i], 1);
+    check_all_once(pp, GORT__RUNQ_SIZE + 1);
+    free(pp);
+    free(gs);
+}
+
+TEST(runq_overflow_through_runnext)
+{
+    setup();
+    gort__p_t *pp = newp(0);
+    for (int i = 0; i < (int)GORT__RUNQ_SIZE; i++)
+        gort__runqput(pp, &gs[i], false);
+    gort__runqput(pp, &gs[GORT__RUNQ_SIZE], true); /* runnext: no overflow yet */
+    ASSERT_EQ(hook_calls, 0);
+    gort__runqput(pp, &gs[GORT__RUNQ_SIZE + 1], true); /* kicks the old runnext to a full queue */
+    ASSERT_EQ(hook_calls, 1);
+    bool inherit;
+    gort__g_t *gp = gort__runqget(pp, &inherit);
+    ASSERT_EQ(idx(gp), GORT__RUNQ_SIZE + 1);
+    ASSERT_TRUE(inherit);
+    /* Put it back so check_all_once sees it. */
+    gort__runqput(pp, gp, true);
+    check_all_once(pp, GORT__RUNQ_SIZE + 2);
+    free(pp);
+    free(gs);
+}
+
+TEST(runq_steal_takes_half)
+{
+    setup();
+    gort__p_t *victim = newp(0), *thief = newp(1);
+    for (int i = 0; i < 10; i++)
+        gort__runqput(victim, &gs[i], false);
+    gort__g_t *gp = gort__runqsteal(thief, victim, false);
+    ASSERT_TRUE(gp != NULL);
+    int stolen = 1 + (int)gort__runqlen(thief);
+    ASSERT_EQ(stolen, 5); /* n - n/2 of 10 */
+    ASSERT_EQ(gort__runqlen(victim), 10 - stolen);
+
+    char seen[10] = {0};
+    seen[idx(gp)] = 1;
+    bool inherit;
+    for (gort__g_t *g; (g = gort__runqget(thief, &inherit)) != NULL;) {
+        ASSERT_EQ(seen[idx(g)], 0);
+        seen[idx(g)] = 1;
+    }
+    /* The thief took the oldest; the victim keeps the rest in order. */
+    for (int i = 0; i < stolen; i++)
+        ASSERT_EQ(seen[i], 1);
+    for (int i = stolen; i < 10; i++) {
+        gort__g_t *g = gort__runqget(victim, &inherit);
+        ASSERT_TRUE(g != NULL);
+        ASSERT_EQ(idx(g), i);
+    }
+    ASSERT_TRUE(gort__runqempty(victim));
+    ASSERT_TRUE(gort__runqsteal(thief, victim, true) == NULL); /* nothing left */
+    free(victim);
+    free(thief);
+    free(gs);
+}
+
+TEST(runq_steal_runnext_only_when_asked)
+{
+    setup();
+    gort__p_t *victim = newp(0), *thief = newp(1);
+    gort__runqput(victim, &gs[7], true);
+    ASSERT_TRUE(gort__runqsteal(thief, victim, false) == NULL);
+    ASSERT_FALSE(gort__runqempty(victim));
+    gort__g_t *gp = gort__runqsteal(thief, victim, true);
+    ASSERT_TRUE(gp != NULL);
+    ASSERT_EQ(idx(gp), 7);
+    ASSERT_TRUE(gort__runqempty(victim));
+    ASSERT_TRUE(gort__runqempty(thief));
+    free(victim);
+    free(thief);
+    free(gs);
+}
