@@ -63,10 +63,17 @@ GORT_API const char *gort_strerror(int err);
 /* Largest GOMAXPROCS value. */
 #define GORT_MAXPROCS_MAX 1024
 
+/* gort_config_t.flags: do not treat "every goroutine blocked and no thread
+ * running" as a fatal deadlock (Go's checkdead). Set it when goroutines are
+ * woken by threads the runtime does not know about (gort_chan_try_send from
+ * a plain pthread). */
+#define GORT_CONFIG_NO_DEADLOCK_CHECK 1u
+
 typedef struct gort_config {
     size_t size;       /* sizeof(gort_config_t) */
     int gomaxprocs;    /* 0: $GORT_MAXPROCS, else the CPUs in the affinity mask */
     size_t stack_size; /* 0: GORT_STACK_DEFAULT; default size for gort_go */
+    unsigned flags;    /* GORT_CONFIG_* */
 } gort_config_t;
 
 /* The main goroutine's function: its return value is gort_main's result. */
@@ -161,12 +168,88 @@ typedef struct gort_stats {
     uint64_t stacks_mapped;        /* stacks mapped from the OS */
     uint64_t stack_bytes_mapped;   /* address space mapped for stacks */
     int64_t gomaxprocs;
+    /* System calls (syscall.c, sysmon.c) and LockOSThread (lockos.c). */
+    uint64_t syscalls_raw;       /* gort_syscall(GORT_SYSCALL_RAW, ...) */
+    uint64_t syscalls_lazy;      /* gort_entersyscall */
+    uint64_t syscalls_eager;     /* gort_entersyscallblock */
+    uint64_t syscall_fast_exits; /* exitsyscall got a P without parking */
+    uint64_t syscall_slow_exits; /* exitsyscall had to queue the goroutine */
+    uint64_t handoffs;           /* handoffp: a P given away */
+    uint64_t sysmon_retakes;     /* Ps retaken from lazy syscalls */
+    uint64_t sysmon_wakeups;     /* sysmon woken from its deep sleep */
+    uint64_t preempt_requests;   /* sysmon asked a goroutine to yield */
+    uint64_t preempt_signals;    /* ... and sent its thread SIGURG */
+    uint64_t preempts_sync;      /* goroutines that yielded at a runtime call */
+    uint64_t preempts_async;     /* goroutines switched out by the signal */
+    uint64_t startlockedm;       /* a P handed to a locked thread */
+    uint64_t stoplockedm;        /* a locked thread gave its P away and slept */
 } gort_stats_t;
 
 /* Fills *st (st->size must be set; fields past it are left alone).
  * Any context. Returns 0, -EINVAL for NULL or a too-small size, -ESRCH when
  * the runtime is not running. */
 GORT_API int gort_stats_get(gort_stats_t *st);
+
+/* ------------------------------------------------------------------------ */
+/* System calls                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The three ways to make a blocking system call (the spec's "Problems"):
+ *
+ * raw:   just make it; the goroutine keeps its P, so at most GOMAXPROCS
+ *        goroutines can be in such calls at once.
+ * lazy:  gort_entersyscall() ... gort_exitsyscall(): the P stays attached
+ *        to the thread; a short call gets it back with one CAS; sysmon takes
+ *        it back after 20 us or more when other work waits (Go's
+ *        entersyscall).
+ * eager: gort_entersyscallblock() ... gort_exitsyscall(): the P is handed
+ *        off at once, usually waking another thread (Go's
+ *        entersyscallblock).
+ *
+ * Between enter and exit the goroutine must not call gort (it holds no P),
+ * and must not be switched to another thread by other means.
+ * Contexts: goroutine. Return 0 or -EPERM (gort_exitsyscall: -EINVAL if the
+ * goroutine is not in a syscall). */
+GORT_API int gort_entersyscall(void);
+GORT_API int gort_entersyscallblock(void);
+GORT_API int gort_exitsyscall(void);
+
+enum { GORT_SYSCALL_RAW = 0, GORT_SYSCALL_LAZY = 1, GORT_SYSCALL_EAGER = 2 };
+/* Makes system call nr through the given protocol. Returns its result, or
+ * -errno (the library never sets errno); -EINVAL for a bad mode, -EPERM for
+ * lazy/eager from a foreign thread (raw works anywhere). */
+GORT_API long gort_syscall(int mode, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+
+/* ------------------------------------------------------------------------ */
+/* LockOSThread and preemption                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Go's runtime.LockOSThread: wires the calling goroutine to its current
+ * thread. It runs only on that thread and no other goroutine runs there,
+ * until as many gort_unlock_os_thread calls as lock calls. When it blocks,
+ * the thread gives its P away and sleeps; waking it takes a hand-off of a P
+ * from another thread (the cost DedicateOSThread removes). If the goroutine
+ * exits while locked, its thread ends (it may have changed per-thread
+ * state); the thread that called gort_main instead idles until shutdown.
+ * Contexts: goroutine. Returns 0, -EPERM, -EOVERFLOW (nesting limit). */
+GORT_API int gort_lock_os_thread(void);
+/* Undoes one gort_lock_os_thread (a no-op when not locked). Returns 0 or
+ * -EPERM. */
+GORT_API int gort_unlock_os_thread(void);
+
+/* Preemption: sysmon asks a goroutine that has run for 10 ms without
+ * blocking to yield. Every gort call by a goroutine honours such a request;
+ * gort_preempt_check() is the cheapest one, for long loops. Returns 0 or
+ * -EPERM. */
+GORT_API int gort_preempt_check(void);
+/* Between gort_preemptible_begin and gort_preemptible_end the goroutine may
+ * also be preempted asynchronously: sysmon sends its thread SIGURG and the
+ * handler switches goroutines. In that region the code must not call gort
+ * or anything that takes a lock (malloc, stdio, pthread mutexes): pure
+ * computation only. gort installs a SIGURG handler on first use. Contexts:
+ * goroutine. Return 0, -EPERM (-EINVAL if the handler cannot be installed). */
+GORT_API int gort_preemptible_begin(void);
+GORT_API int gort_preemptible_end(void);
 
 /* ------------------------------------------------------------------------ */
 /* WaitGroup                                                                */

@@ -57,7 +57,7 @@ GORT_API int gort_go(gort_fn fn, void *arg)
 
 GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uint64_t *id_out)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (!fn)
         return -EINVAL;
@@ -76,7 +76,7 @@ GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uin
 
 GORT_API int gort_yield(void)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     gort__gosched();
     return 0;
@@ -84,14 +84,14 @@ GORT_API int gort_yield(void)
 
 GORT_API int gort_exit(void)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     gort__goexit();
 }
 
 GORT_API int64_t gort_self_id(void)
 {
-    gort__g_t *gp = gort__getg();
+    gort__g_t *gp = gort__api_g();
     if (!gp)
         return -EPERM;
     return (int64_t)gp->goid;

@@ -280,7 +280,7 @@ GORT_API int gort_chan_send(gort_chan_t *c, const void *elem)
 {
     if (!c)
         return -EINVAL;
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     return chansend(c, elem, true);
 }
@@ -289,7 +289,7 @@ GORT_API int gort_chan_recv(gort_chan_t *c, void *elem, bool *ok)
 {
     if (!c)
         return -EINVAL;
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     return chanrecv(c, elem, ok, true);
 }
@@ -312,10 +312,10 @@ GORT_API int gort_chan_send_deadline(gort_chan_t *c, const void *elem, int64_t d
 {
     if (!c)
         return -EINVAL;
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     gort_select_case_t cas = {.chan = c, .dir = GORT_SELECT_SEND, .elem = (void *)elem};
-    int r = gort__selectgo(&cas, 1, true, deadline_ns);
+    int r = gort__selectgo(&cas, 1, true, deadline_ns > 0 ? deadline_ns : 1);
     if (r < 0)
         return r;
     return cas.ok ? 0 : -EPIPE;
@@ -325,10 +325,10 @@ GORT_API int gort_chan_recv_deadline(gort_chan_t *c, void *elem, bool *ok, int64
 {
     if (!c)
         return -EINVAL;
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     gort_select_case_t cas = {.chan = c, .dir = GORT_SELECT_RECV, .elem = elem};
-    int r = gort__selectgo(&cas, 1, true, deadline_ns);
+    int r = gort__selectgo(&cas, 1, true, deadline_ns > 0 ? deadline_ns : 1);
     if (r < 0)
         return r;
     if (ok)

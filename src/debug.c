@@ -135,7 +135,7 @@ size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...)
     return n;
 }
 
-static void write_all(const char *s, size_t len)
+void gort__write_stderr(const char *s, size_t len)
 {
     while (len > 0) {
         ssize_t w = write(STDERR_FILENO, s, len);
@@ -151,7 +151,7 @@ static GORT__NORETURN void die(const char *msg)
 {
     char buf[512];
     gort__m_t *mp = gort__getm();
-    gort__g_t *gp = mp ? mp->curg : NULL;
+    gort__g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
     size_t n;
     if (mp)
         n = gort__fmt(buf, sizeof buf, "gort: fatal error: %s\n[m %ld, p %d, goroutine %lu]\n", msg,
@@ -159,7 +159,7 @@ static GORT__NORETURN void die(const char *msg)
                       gp ? (unsigned long)gp->goid : 0ul);
     else
         n = gort__fmt(buf, sizeof buf, "gort: fatal error: %s\n[foreign thread]\n", msg);
-    write_all(buf, n < sizeof buf ? n : sizeof buf - 1);
+    gort__write_stderr(buf, n < sizeof buf ? n : sizeof buf - 1);
     signal(SIGABRT, SIG_DFL);
     abort();
 }
@@ -196,7 +196,7 @@ static void chain(int sig, siginfo_t *si, void *uctx)
 static void on_fault(int sig, siginfo_t *si, void *uctx)
 {
     gort__m_t *mp = gort__getm();
-    gort__g_t *gp = mp ? mp->curg : NULL;
+    gort__g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
     uintptr_t addr = (uintptr_t)si->si_addr;
     if (gp && gort__stack_is_guard(&gp->stack, addr)) {
         char msg[256];

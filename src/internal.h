@@ -28,6 +28,8 @@
 /* Writes "gort: fatal error: msg" and the current G/M/P with one write(2),
  * then aborts. Safe from any context, including signal handlers. */
 GORT__NORETURN void gort__throw(const char *msg);
+/* write(2) to stderr, all of it (async-signal-safe). */
+void gort__write_stderr(const char *s, size_t len);
 /* Formats into buf without stdio or malloc (async-signal-safe). */
 size_t gort__fmt(char *buf, size_t cap, const char *fmt, ...);
 extern const char *const gort__waitreason_strings[waitReasonCount];
@@ -108,6 +110,69 @@ gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max);
 extern void (*gort__runq_overflow_hook)(gort__g_t *head, gort__g_t *tail, int32_t n);
 
 /* ---- sched.c ---- */
+/* What a goroutine asks g0 to do when it switches out (m->mcall_op). */
+enum {
+    MCALL_NONE = 0,
+    MCALL_PARK,        /* park_m: Gwaiting, then unlockf */
+    MCALL_GOSCHED,     /* goyield: to the local queue tail */
+    MCALL_PREEMPT,     /* gopreempt_m: to the global queue */
+    MCALL_EXIT,        /* goexit0 */
+    MCALL_EXITSYSCALL, /* exitsyscall0: the fast path found no P */
+};
+/* Scheduler internals shared with syscall.c, lockos.c and sysmon.c; the
+ * names and contracts are Go's (proc.go). Callers hold sched.lock for
+ * pidleput/pidleget/mput/mget. */
+bool gort__shutting_down(void);
+uint32_t gort__readgstatus(gort__g_t *gp);
+void gort__casgstatus(gort__g_t *gp, uint32_t old, uint32_t new);
+void gort__pidleput(gort__p_t *pp);
+gort__p_t *gort__pidleget(void);
+void gort__mput(gort__m_t *mp);
+gort__m_t *gort__mget(void);
+void gort__acquirep(gort__m_t *mp, gort__p_t *pp);
+gort__p_t *gort__releasep(gort__m_t *mp);
+bool gort__newm(gort__p_t *pp, bool spinning);
+bool gort__stopm(gort__m_t *mp);
+void gort__startm(gort__p_t *pp, bool spinning);
+void gort__handoffp(gort__p_t *pp);
+void gort__mcall(int op);
+void gort__dropg(gort__m_t *mp, gort__g_t *gp);
+/* Go's checkdead; caller holds sched.lock. */
+void gort__checkdead(void);
+int64_t gort__checkdead_confirm(void); /* sysmon */
+void gort__dump_goroutines(void);
+bool gort__newosproc(gort__m_t *mp);
+void gort__preempt_park(gort__g_t *gp);
+/* The G of a public API call (NULL on a foreign thread). Honours a pending
+ * preemption request first: every runtime call is a preemption point. */
+static inline gort__g_t *gort__api_g(void)
+{
+    gort__g_t *gp = gort__getg();
+    if (gp) {
+        if (GORT_DEBUG >= 1 && gp->preemptible)
+            gort__throw("gort called inside a preemptible region");
+        if (GORT__UNLIKELY(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+            gort__preempt_park(gp);
+    }
+    return gp;
+}
+
+/* ---- syscall.c ---- */
+void gort__entersyscall(void);
+void gort__entersyscallblock(void);
+void gort__exitsyscall(void);
+void gort__wake_sysmon(void);
+
+/* ---- lockos.c ---- */
+bool gort__stoplockedm(gort__m_t *mp);
+void gort__startlockedm(gort__m_t *mp, gort__g_t *gp);
+void gort__wake_lockedms(void); /* sched.lock held */
+bool gort__newm_via_template(gort__m_t *mp);
+void gort__template_stop(void);
+
+/* ---- sysmon.c ---- */
+int gort__sysmon_start(void);
+void gort__sysmon_stop(void);
 extern gort__rt_t gort__rt;
 #define gort__sched (gort__rt.sched)
 /* Starts a new goroutine running fn(arg) (Go's newproc). Runs on a G. */
@@ -144,7 +209,8 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now);
 bool gort__runtimers_others(gort__p_t *self);
 /* Earliest when over all Ps (0: none). */
 int64_t gort__timers_nextwhen(void);
-void gort__timer_poke(void); /* wakes the timer sleeper */
+void gort__timer_poke(void);             /* wakes the timer sleeper */
+void gort__timer_wake_for(int64_t when); /* Go's wakeNetPoller */
 void gort__timers_free(gort__p_t *pp);
 /* Parks the current goroutine until the clock reaches when. */
 int gort__sleep_until(int64_t when);
@@ -179,6 +245,13 @@ static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n)
 {
     /* Single writer: a relaxed load+store is enough and avoids an RMW. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Single-writer increment of a 32-bit tick read by others (sysmon). */
+static inline void gort__tick(_Atomic uint32_t *t)
+{
+    atomic_store_explicit(t, atomic_load_explicit(t, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 

@@ -55,8 +55,8 @@
 
 gort__rt_t gort__rt;
 
-enum { MCALL_NONE = 0, MCALL_PARK, MCALL_GOSCHED, MCALL_EXIT };
 enum { GFREE_MAX = 64, GFREE_KEEP = 32, GOID_BATCH = 16, STEAL_TRIES = 4 };
+#define DEADLOCK_GRACE_NS (200ll * 1000 * 1000)
 
 #define RELAXED memory_order_relaxed
 #define ACQUIRE memory_order_acquire
@@ -91,7 +91,7 @@ uint32_t gort__fastrandn(uint32_t n)
     return (uint32_t)(((uint64_t)r * n) >> 32);
 }
 
-static bool shutting_down(void)
+bool gort__shutting_down(void)
 {
     /* acquire: pairs with the release store in begin_shutdown. */
     return atomic_load_explicit(&gort__sched.shutdown, ACQUIRE);
@@ -99,7 +99,7 @@ static bool shutting_down(void)
 
 /* ---- G status ---- */
 
-static uint32_t readgstatus(gort__g_t *gp)
+uint32_t gort__readgstatus(gort__g_t *gp)
 {
     return atomic_load_explicit(&gp->atomicstatus, ACQUIRE);
 }
@@ -109,7 +109,7 @@ static uint32_t readgstatus(gort__g_t *gp)
  * for its _Gscan bit; we do not scan stacks). release: pairs with the
  * acquire in readgstatus and with the queue or lock through which the next
  * owner finds the G. Debug builds check the old status. */
-static void casgstatus(gort__g_t *gp, uint32_t old, uint32_t new)
+void gort__casgstatus(gort__g_t *gp, uint32_t old, uint32_t new)
 {
     if (GORT_DEBUG >= 2) {
         uint32_t cur = atomic_load_explicit(&gp->atomicstatus, RELAXED);
@@ -139,7 +139,7 @@ static bool idlepmask_read(int32_t id)
 }
 
 /* Puts an idle P (with an empty run queue) on the idle list. */
-static void pidleput(gort__p_t *pp)
+void gort__pidleput(gort__p_t *pp)
 {
     GORT__ASSERT(2, gort__runqempty(pp));
     atomic_store_explicit(&pp->status, Pidle, RELAXED);
@@ -150,7 +150,7 @@ static void pidleput(gort__p_t *pp)
     atomic_fetch_add_explicit(&gort__sched.npidle, 1, SEQCST);
 }
 
-static gort__p_t *pidleget(void)
+gort__p_t *gort__pidleget(void)
 {
     gort__p_t *pp = gort__sched.pidle;
     if (pp) {
@@ -161,36 +161,38 @@ static gort__p_t *pidleget(void)
     return pp;
 }
 
-static void mput(gort__m_t *mp)
+void gort__mput(gort__m_t *mp)
 {
     mp->schedlink = gort__sched.midle;
     gort__sched.midle = mp;
     gort__sched.nmidle++;
+    gort__checkdead();
 }
 
-static gort__m_t *mget(void)
+gort__m_t *gort__mget(void)
 {
     gort__m_t *mp = gort__sched.midle;
     if (mp) {
         gort__sched.midle = mp->schedlink;
         gort__sched.nmidle--;
+        gort__sched.progress++;
     }
     return mp;
 }
 
-static void acquirep(gort__m_t *mp, gort__p_t *pp)
+void gort__acquirep(gort__m_t *mp, gort__p_t *pp)
 {
-    GORT__ASSERT(2, mp->p == NULL && pp->m == NULL);
+    GORT__ASSERT(2, mp->p == NULL && atomic_load_explicit(&pp->m, RELAXED) == NULL);
     mp->p = pp;
-    pp->m = mp;
+    atomic_store_explicit(&pp->m, mp, RELAXED);
     atomic_store_explicit(&pp->status, Prunning, RELAXED);
 }
 
-static gort__p_t *releasep(gort__m_t *mp)
+gort__p_t *gort__releasep(gort__m_t *mp)
 {
     gort__p_t *pp = mp->p;
-    GORT__ASSERT(2, pp && pp->m == mp);
-    pp->m = NULL;
+    GORT__ASSERT(2, pp && atomic_load_explicit(&pp->m, RELAXED) == mp);
+    atomic_store_explicit(&pp->m, NULL, RELAXED);
     mp->p = NULL;
     atomic_store_explicit(&pp->status, Pidle, RELAXED);
     return pp;
@@ -227,16 +229,18 @@ static void *mstart(void *arg)
     gort__m_t *mp = arg;
     m_init_thread(mp);
     if (mp->nextp) {
-        acquirep(mp, mp->nextp);
+        gort__acquirep(mp, mp->nextp);
         mp->nextp = NULL;
     }
     if (atomic_load_explicit(&mp->spinning, RELAXED))
         gort__stat_add(&mp->stats.spinning, 1);
     schedule(mp);
-    /* Shutdown: leave the runtime. m0 waits for mcount to drop to 1. */
+    /* Shutdown, or a locked goroutine exited (mexit): the thread ends. At
+     * shutdown m0 waits for mcount to drop to 1. */
     gort__sig_altstack_free(mp);
     gort__lock(&gort__sched.lock);
     gort__sched.mcount--;
+    gort__checkdead();
     gort__unlock(&gort__sched.lock);
     gort__setm(NULL);
     return NULL;
@@ -254,11 +258,50 @@ static gort__m_t *allocm(void)
 
 /* Starts a new M (thread) that will run pp. Returns false if no thread
  * could be made; the caller then still owns pp. */
-static bool newm(gort__p_t *pp, bool spinning)
+/* Creates mp's thread (Go's newosproc). On failure, mp never runs: its P
+ * goes back to the idle list and its spinning count is dropped. */
+bool gort__newosproc(gort__m_t *mp)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    int saved = errno;
+    int r = pthread_create(&mp->thread, &attr, mstart, mp);
+    errno = saved;
+    pthread_attr_destroy(&attr);
+    if (r == 0) {
+        atomic_fetch_add_explicit(&gort__rt.ms_created, 1, RELAXED);
+        return true;
+    }
+    /* The M stays on allm (stats may read it) but never ran. */
+    bool spinning = atomic_load_explicit(&mp->spinning, RELAXED);
+    gort__lock(&gort__sched.lock);
+    gort__sched.mcount--;
+    gort__p_t *pp = mp->nextp;
+    mp->nextp = NULL;
+    mp->thread = 0;
+    if (pp)
+        gort__pidleput(pp);
+    gort__unlock(&gort__sched.lock);
+    if (spinning)
+        atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+    return false;
+}
+
+/* Starts a new M (thread) that will run pp (Go's newm). If the calling M is
+ * locked, the thread is created by the template thread (lockos.c). On
+ * failure pp is made idle again. */
+bool gort__newm(gort__p_t *pp, bool spinning)
 {
     gort__m_t *mp = allocm();
-    if (!mp)
+    if (!mp) {
+        gort__lock(&gort__sched.lock);
+        gort__pidleput(pp);
+        gort__unlock(&gort__sched.lock);
+        if (spinning)
+            atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
         return false;
+    }
     mp->nextp = pp;
     atomic_store_explicit(&mp->spinning, spinning, RELAXED);
     gort__lock(&gort__sched.lock);
@@ -267,48 +310,33 @@ static bool newm(gort__p_t *pp, bool spinning)
     mp->alllink = gort__sched.allm;
     gort__sched.allm = mp;
     gort__unlock(&gort__sched.lock);
-
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1024 * 1024);
-    int saved = errno;
-    int r = pthread_create(&mp->thread, &attr, mstart, mp);
-    errno = saved;
-    pthread_attr_destroy(&attr);
-    if (r != 0) {
-        /* The M stays on allm (it may be referenced) but never ran. */
-        gort__lock(&gort__sched.lock);
-        gort__sched.mcount--;
-        mp->nextp = NULL;
-        mp->thread = 0;
-        gort__unlock(&gort__sched.lock);
-        return false;
-    }
-    atomic_fetch_add_explicit(&gort__rt.ms_created, 1, RELAXED);
-    return true;
+    gort__m_t *self = gort__getm();
+    if (self && (self->lockedg || self->lockedint) && gort__newm_via_template(mp))
+        return true;
+    return gort__newosproc(mp);
 }
 
 /* Parks the current M (no P, not spinning) until startm hands it a P.
  * Returns false if it was woken for shutdown instead. */
-static bool stopm(gort__m_t *mp)
+bool gort__stopm(gort__m_t *mp)
 {
     GORT__ASSERT(2, mp->p == NULL && !atomic_load_explicit(&mp->spinning, RELAXED));
     gort__lock(&gort__sched.lock);
-    if (shutting_down()) {
+    if (gort__shutting_down()) {
         gort__unlock(&gort__sched.lock);
         return false;
     }
-    mput(mp);
+    gort__mput(mp);
     gort__unlock(&gort__sched.lock);
     gort__stat_add(&mp->stats.parked, 1);
     gort__notesleep(&mp->park);
     gort__noteclear(&mp->park);
     if (!mp->nextp) {
-        if (!shutting_down())
+        if (!gort__shutting_down())
             gort__throw("stopm: woken without a P");
         return false;
     }
-    acquirep(mp, mp->nextp);
+    gort__acquirep(mp, mp->nextp);
     mp->nextp = NULL;
     if (atomic_load_explicit(&mp->spinning, RELAXED))
         gort__stat_add(&mp->stats.spinning, 1);
@@ -317,11 +345,11 @@ static bool stopm(gort__m_t *mp)
 
 /* Schedules some M to run pp (an idle P if pp is NULL), as a spinner if
  * spinning (the caller has already counted it in nmspinning). */
-static void startm(gort__p_t *pp, bool spinning)
+void gort__startm(gort__p_t *pp, bool spinning)
 {
     gort__lock(&gort__sched.lock);
     if (!pp) {
-        pp = pidleget();
+        pp = gort__pidleget();
         if (!pp) {
             gort__unlock(&gort__sched.lock);
             if (spinning)
@@ -329,23 +357,17 @@ static void startm(gort__p_t *pp, bool spinning)
             return;
         }
     }
-    if (shutting_down()) {
-        pidleput(pp);
+    if (gort__shutting_down()) {
+        gort__pidleput(pp);
         gort__unlock(&gort__sched.lock);
         if (spinning)
             atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
         return;
     }
-    gort__m_t *nmp = mget();
+    gort__m_t *nmp = gort__mget();
     gort__unlock(&gort__sched.lock);
     if (!nmp) {
-        if (!newm(pp, spinning)) {
-            gort__lock(&gort__sched.lock);
-            pidleput(pp);
-            gort__unlock(&gort__sched.lock);
-            if (spinning)
-                atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
-        }
+        gort__newm(pp, spinning); /* on failure pp is idle again */
         return;
     }
     atomic_store_explicit(&nmp->spinning, spinning, RELAXED);
@@ -372,7 +394,7 @@ void gort__wakep(void)
     if (atomic_load(&gort__sched.nmspinning) != 0 ||
         !atomic_compare_exchange_strong(&gort__sched.nmspinning, &zero, 1))
         return;
-    startm(NULL, true);
+    gort__startm(NULL, true);
 }
 
 static void resetspinning(gort__m_t *mp)
@@ -386,13 +408,15 @@ static void resetspinning(gort__m_t *mp)
 
 static void begin_shutdown(void)
 {
-    /* release: pairs with the acquire in shutting_down(). */
+    /* release: pairs with the acquire in gort__shutting_down(). */
     atomic_store_explicit(&gort__sched.shutdown, true, RELEASE);
     gort__lock(&gort__sched.lock);
     gort__m_t *mp;
-    while ((mp = mget()) != NULL)
+    while ((mp = gort__mget()) != NULL)
         gort__notewakeup(&mp->park);
+    gort__wake_lockedms();
     gort__unlock(&gort__sched.lock);
+    gort__notewakeup(&gort__rt.mainnote);
     gort__timer_poke();
 }
 
@@ -527,10 +551,10 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
 /* Switches from the current G to g0 with a request for schedule(). Returns
  * when the G is resumed, possibly on another M: nothing cached from before
  * the switch (the M, the P) may be used after it. */
-static void mcall(int op)
+void gort__mcall(int op)
 {
     gort__m_t *mp = gort__getm();
-    gort__g_t *gp = mp->curg;
+    gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
     mp->mcall_op = op;
     san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
     gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
@@ -547,51 +571,59 @@ void gort__gostart(void)
 
 void gort__goexit(void)
 {
-    mcall(MCALL_EXIT);
+    gort__mcall(MCALL_EXIT);
     gort__throw("goexit: resumed a dead goroutine");
 }
 
 void gort__gosched(void)
 {
-    mcall(MCALL_GOSCHED);
+    gort__mcall(MCALL_GOSCHED);
 }
 
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
                 enum gort__waitreason reason)
 {
     gort__m_t *mp = gort__getm();
-    gort__g_t *gp = mp->curg;
+    gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
     gp->waitreason = (uint8_t)reason;
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
-    mcall(MCALL_PARK);
+    gort__mcall(MCALL_PARK);
 }
 
 void gort__ready(gort__g_t *gp)
 {
-    if (GORT__UNLIKELY(readgstatus(gp) != Gwaiting))
+    if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
         gort__throw("bad g->status in ready");
-    casgstatus(gp, Gwaiting, Grunnable);
+    gort__casgstatus(gp, Gwaiting, Grunnable);
     gort__m_t *mp = gort__getm();
-    if (mp && mp->p) {
+    if (GORT__LIKELY(mp && mp->p)) {
         gort__runqput(mp->p, gp, true);
-    } else {
-        gort__lock(&gort__sched.lock);
-        gort__globrunqput(gp);
-        gort__unlock(&gort__sched.lock);
+        gort__wakep();
+        return;
     }
-    gort__wakep();
+    /* No P (a foreign thread, sysmon, or an M in a syscall): the global
+     * queue, and an M for it if a P is idle. Not wakep: a spinning M that is
+     * about to give up rechecks only the local queues, so relying on it
+     * could lose this G (Go's injectglist starts Ms the same way). */
+    if (!mp)
+        atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
+    gort__lock(&gort__sched.lock);
+    gort__globrunqput(gp);
+    gort__unlock(&gort__sched.lock);
+    if (atomic_load(&gort__sched.npidle) != 0)
+        gort__startm(NULL, false);
 }
 
 /* Runs gp on the current M. Returns on g0 when gp switches back. */
 static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 {
     gort__p_t *pp = mp->p;
-    mp->curg = gp;
+    atomic_store_explicit(&mp->curg, gp, RELAXED);
     gp->m = mp;
-    casgstatus(gp, Grunnable, Grunning);
+    gort__casgstatus(gp, Grunnable, Grunning);
     if (!inherit)
-        pp->schedtick++;
+        gort__tick(&pp->schedtick);
     gort__stat_add(&pp->stats.switches, 1);
     san_switch_begin(&mp->g0, gp, false);
     gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
@@ -599,21 +631,31 @@ static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 }
 
 /* Takes gp off the M (Go's dropg). */
-static void dropg(gort__m_t *mp, gort__g_t *gp)
+void gort__dropg(gort__m_t *mp, gort__g_t *gp)
 {
     gp->m = NULL;
-    mp->curg = NULL;
+    atomic_store_explicit(&mp->curg, NULL, RELAXED);
 }
 
 /* Go's goexit0: on g0, gp has finished. */
 static void goexit0(gort__m_t *mp, gort__g_t *gp)
 {
     gort__p_t *pp = mp->p;
-    casgstatus(gp, Grunning, Gdead);
-    dropg(mp, gp);
+    gort__casgstatus(gp, Grunning, Gdead);
+    gort__dropg(mp, gp);
     gort__stat_add(&pp->stats.goroutines_exited, 1);
     san_stack_unpoison(gp->stack.lo, gp->stack.hi);
     bool is_main = gp->is_main;
+    if (gp->lockedm) {
+        /* Exiting while locked ends the thread (Go 1.10+): the goroutine may
+         * have changed thread state that must not leak. */
+        gp->lockedm = NULL;
+        mp->lockedg = NULL;
+        mp->lockedext = mp->lockedint = 0;
+        mp->exiting = true;
+    }
+    gp->preempt = false;
+    gp->preemptible = false;
     gfput(pp, gp);
     if (is_main)
         begin_shutdown();
@@ -634,7 +676,7 @@ static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp)
             gort__p_t *victim = gort__rt.allp[pos];
             if (victim == pp || idlepmask_read(victim->id))
                 continue;
-            if (shutting_down())
+            if (gort__shutting_down())
                 return NULL;
             gort__stat_add(&pp->stats.steal_tries, 1);
             uint32_t before = gort__runqlen(pp);
@@ -655,7 +697,7 @@ static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit)
 {
     gort__g_t *gp;
 top:
-    if (shutting_down())
+    if (gort__shutting_down())
         return NULL;
     gort__p_t *pp = mp->p;
     *inherit = false;
@@ -663,7 +705,8 @@ top:
 
     /* Fairness: check the global queue once in a while, or two goroutines
      * that keep readying each other through runnext starve it. */
-    if (pp->schedtick % 61 == 0 && atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0) {
+    if (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
+        atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0) {
         gort__lock(&gort__sched.lock);
         gp = gort__globrunqget(pp, 1);
         gort__unlock(&gort__sched.lock);
@@ -704,7 +747,7 @@ top:
 
     /* Nothing: give the P back. */
     gort__lock(&gort__sched.lock);
-    if (shutting_down()) {
+    if (gort__shutting_down()) {
         gort__unlock(&gort__sched.lock);
         return NULL;
     }
@@ -715,8 +758,8 @@ top:
             return gp;
         goto top;
     }
-    releasep(mp);
-    pidleput(pp);
+    gort__releasep(mp);
+    gort__pidleput(pp);
     gort__unlock(&gort__sched.lock);
 
     bool wasspinning = atomic_load_explicit(&mp->spinning, RELAXED);
@@ -733,10 +776,10 @@ top:
             gort__p_t *p2 = gort__rt.allp[i];
             if (!idlepmask_read(p2->id) && !gort__runqempty(p2)) {
                 gort__lock(&gort__sched.lock);
-                gort__p_t *np = pidleget();
+                gort__p_t *np = gort__pidleget();
                 gort__unlock(&gort__sched.lock);
                 if (np) {
-                    acquirep(mp, np);
+                    gort__acquirep(mp, np);
                     atomic_store_explicit(&mp->spinning, true, RELAXED);
                     atomic_fetch_add_explicit(&gort__sched.nmspinning, 1, SEQCST);
                     gort__stat_add(&mp->stats.spinning, 1);
@@ -758,37 +801,89 @@ top:
             int64_t until = gort__timers_nextwhen();
             atomic_store(&gort__sched.sleepuntil, until);
             int64_t left = until - gort__nanotime();
-            if (until != 0 && left > 0 && !shutting_down())
+            if (until != 0 && left > 0 && !gort__shutting_down())
                 gort__futexsleep(&gort__sched.timerwake, seq, left);
             atomic_store(&gort__sched.sleepuntil, 0);
             atomic_store(&gort__sched.timersleeping, 0);
             if (until != 0) {
                 gort__lock(&gort__sched.lock);
-                gort__p_t *np = pidleget();
+                gort__p_t *np = gort__pidleget();
                 gort__unlock(&gort__sched.lock);
                 if (np) {
-                    acquirep(mp, np);
+                    gort__acquirep(mp, np);
                     goto top;
                 }
                 /* Every P is busy; they run timers in their own loops. */
             }
         }
     }
-    if (!stopm(mp))
+    if (!gort__stopm(mp))
         return NULL;
     goto top;
 }
 
 /* The scheduler loop, on g0. Returns at shutdown. */
+/* Go's exitsyscall0, on g0: gp's syscall ended and exitsyscallfast found
+ * no P. Returns true if mp got a P and should run gp at once. */
+static bool exitsyscall0(gort__m_t *mp, gort__g_t *gp)
+{
+    gort__casgstatus(gp, Gsyscall, Grunnable);
+    gort__dropg(mp, gp);
+    gort__lock(&gort__sched.lock);
+    gort__p_t *pp = gort__pidleget();
+    if (!pp)
+        gort__globrunqput(gp); /* a locked gp waits in stoplockedm for it */
+    gort__unlock(&gort__sched.lock);
+    if (!pp)
+        return false;
+    gort__wake_sysmon();
+    gort__acquirep(mp, pp);
+    return true;
+}
+
+/* Go's mexit: the locked goroutine of mp exited; the thread ends (m0,
+ * which must return from gort_main, waits for shutdown instead). */
+static void mexit(gort__m_t *mp)
+{
+    if (mp->p)
+        gort__handoffp(gort__releasep(mp));
+    if (mp->is_m0) {
+        gort__lock(&gort__sched.lock);
+        mp->isidlelocked = true; /* parked for good: not running */
+        gort__sched.nmidlelocked++;
+        gort__checkdead();
+        gort__unlock(&gort__sched.lock);
+        gort__notesleep(&gort__rt.mainnote);
+    }
+}
+
+/* The scheduler loop, on g0 (Go's schedule). Returns at shutdown, or when
+ * the thread must end (m->exiting). */
 static void schedule(gort__m_t *mp)
 {
     for (;;) {
-        bool inherit;
-        gort__g_t *gp = findrunnable(mp, &inherit);
-        if (!gp)
-            return;
-        if (atomic_load_explicit(&mp->spinning, RELAXED))
-            resetspinning(mp);
+        gort__g_t *gp;
+        bool inherit = false;
+        if (mp->lockedg) {
+            /* A locked M runs only its G: wait until it is handed a P with
+             * the G runnable. */
+            if (!gort__stoplockedm(mp))
+                return;
+            gp = mp->lockedg;
+        } else {
+            if (!mp->p && !gort__stopm(mp))
+                return;
+            gp = findrunnable(mp, &inherit);
+            if (!gp)
+                return;
+            if (atomic_load_explicit(&mp->spinning, RELAXED))
+                resetspinning(mp);
+            if (gp->lockedm) {
+                /* Hand our P to gp's M, then wait for one ourselves. */
+                gort__startlockedm(mp, gp);
+                continue;
+            }
+        }
     run:
         execute(mp, gp, inherit);
         /* Back on g0: gp switched out with a request. */
@@ -799,35 +894,164 @@ static void schedule(gort__m_t *mp)
                       (unsigned long)gp->goid, (void *)gp->stack.lo);
             gort__throw(msg);
         }
-        switch (mp->mcall_op) {
+        int op = mp->mcall_op;
+        mp->mcall_op = MCALL_NONE;
+        switch (op) {
         case MCALL_PARK: {
             bool (*unlockf)(gort__g_t *, void *) = mp->waitunlockf;
             void *lock = mp->waitlock;
             mp->waitunlockf = NULL;
             mp->waitlock = NULL;
-            casgstatus(gp, Grunning, Gwaiting);
-            dropg(mp, gp);
+            gort__casgstatus(gp, Grunning, Gwaiting);
+            gort__dropg(mp, gp);
             if (unlockf && !unlockf(gp, lock)) {
                 /* The wait is already over: run it again at once. */
-                casgstatus(gp, Gwaiting, Grunnable);
+                gort__casgstatus(gp, Gwaiting, Grunnable);
                 inherit = true;
                 goto run;
             }
             break;
         }
         case MCALL_GOSCHED:
-            casgstatus(gp, Grunning, Grunnable);
-            dropg(mp, gp);
+            gort__casgstatus(gp, Grunning, Grunnable);
+            gort__dropg(mp, gp);
             gort__runqput(mp->p, gp, false);
+            break;
+        case MCALL_PREEMPT:
+            /* Go's gopreempt_m: to the global queue, behind everyone. */
+            gort__casgstatus(gp, Grunning, Grunnable);
+            gort__dropg(mp, gp);
+            gort__lock(&gort__sched.lock);
+            gort__globrunqput(gp);
+            gort__unlock(&gort__sched.lock);
             break;
         case MCALL_EXIT:
             goexit0(mp, gp);
+            if (mp->exiting) {
+                mexit(mp);
+                return;
+            }
             break;
+        case MCALL_EXITSYSCALL:
+            if (exitsyscall0(mp, gp)) {
+                inherit = false;
+                goto run;
+            }
+            break; /* no P: a locked M waits in stoplockedm, others in stopm */
         default:
             gort__throw("schedule: goroutine switched out without a request");
         }
-        mp->mcall_op = MCALL_NONE;
     }
+}
+
+/* ---- deadlock detection ---- */
+
+static const char *gstatus_name(uint32_t st)
+{
+    switch (st) {
+    case Gidle:
+        return "idle";
+    case Grunnable:
+        return "runnable";
+    case Grunning:
+        return "running";
+    case Gsyscall:
+        return "syscall";
+    case Gwaiting:
+        return "waiting";
+    case Gdead:
+        return "dead";
+    }
+    return "?";
+}
+
+/* Writes one line per live goroutine: id, state, wait reason, locked M. */
+void gort__dump_goroutines(void)
+{
+    char buf[256];
+    gort__lock(&gort__rt.allglock);
+    for (gort__g_t *gp = gort__rt.allgs; gp; gp = gp->alllink) {
+        uint32_t st = gort__readgstatus(gp);
+        if (st == Gdead || st == Gidle)
+            continue;
+        const char *what =
+            st == Gwaiting ? gort__waitreason_strings[gp->waitreason] : gstatus_name(st);
+        size_t n =
+            gort__fmt(buf, sizeof buf, "goroutine %lu [%s]%s%s:\n", (unsigned long)gp->goid, what,
+                      gp->lockedm ? ", locked to thread" : "", gp->is_main ? " (main)" : "");
+        if (n >= sizeof buf)
+            n = sizeof buf - 1;
+        gort__write_stderr(buf, n);
+    }
+    gort__unlock(&gort__rt.allglock);
+}
+
+/* Would every goroutine stay blocked forever if nothing outside the
+ * runtime acted? Caller holds sched.lock. */
+static bool looks_dead(void)
+{
+    if (!gort__rt.deadlock_check || gort__shutting_down() ||
+        atomic_load_explicit(&gort__sched.foreign_wakers, RELAXED))
+        return false;
+    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmidlelocked;
+    if (run > 0)
+        return false;
+    if (run < 0)
+        gort__throw("checkdead: inconsistent M counts");
+    if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 || gort__timers_nextwhen() != 0)
+        return false;
+    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
+        if (!gort__runqempty(gort__rt.allp[i]))
+            return false;
+    return true;
+}
+
+/* Go's checkdead: if no M is running (every M is idle, or a locked M
+ * parked), no timer is pending and no goroutine is runnable, nothing inside
+ * the runtime can ever ready a goroutine again. Unlike Go, gort cannot know
+ * that no foreign thread will (gort_chan_try_send, gort_waitgroup_done from
+ * a plain pthread), so this only raises a suspicion; sysmon confirms it
+ * after DEADLOCK_GRACE_NS without any M waking up (checkdead_confirm) and
+ * only then dies with "all goroutines are asleep - deadlock!". Once a
+ * foreign thread has readied a goroutine the check is off for the run;
+ * GORT_CONFIG_NO_DEADLOCK_CHECK turns it off from the start. Caller holds
+ * sched.lock. */
+void gort__checkdead(void)
+{
+    if (gort__sched.deadsuspect || !looks_dead())
+        return;
+    __atomic_store_n(&gort__sched.deadsuspect, true, __ATOMIC_RELAXED); /* sysmon peeks */
+    gort__sched.deadsuspect_when = gort__nanotime();
+    gort__sched.deadsuspect_progress = gort__sched.progress;
+    if (gort__sched.sysmonwait) {
+        __atomic_store_n(&gort__sched.sysmonwait, false, __ATOMIC_RELAXED);
+        gort__notewakeup(&gort__sched.sysmonnote);
+    }
+}
+
+/* Called by sysmon each round; returns the ns until it should look again
+ * (0: no suspicion). */
+int64_t gort__checkdead_confirm(void)
+{
+    gort__lock(&gort__sched.lock);
+    if (!gort__sched.deadsuspect) {
+        gort__unlock(&gort__sched.lock);
+        return 0;
+    }
+    int64_t left = gort__sched.deadsuspect_when + DEADLOCK_GRACE_NS - gort__nanotime();
+    if (left > 0) {
+        gort__unlock(&gort__sched.lock);
+        return left;
+    }
+    __atomic_store_n(&gort__sched.deadsuspect, false, __ATOMIC_RELAXED);
+    if (gort__sched.progress != gort__sched.deadsuspect_progress || !looks_dead()) {
+        gort__unlock(&gort__sched.lock);
+        return 0;
+    }
+    static const char msg[] = "gort: fatal error: all goroutines are asleep - deadlock!\n\n";
+    gort__write_stderr(msg, sizeof msg - 1);
+    gort__dump_goroutines();
+    gort__throw("all goroutines are asleep - deadlock!");
 }
 
 /* Go's sync_runtime_canSpin: active spinning makes sense only on a
@@ -878,6 +1102,7 @@ static void free_p(gort__p_t *pp)
 /* Frees everything of this run. Every M but m0 has exited. */
 static void teardown(gort__m_t *m0)
 {
+    gort__template_stop();
     for (gort__m_t *mp = gort__sched.allm; mp;) {
         gort__m_t *next = mp->alllink;
         if (mp != m0 && mp->thread)
@@ -915,6 +1140,7 @@ static bool zombie; /* a previous run left a thread in a goroutine; life_lock */
 int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
 {
     int nprocs = 0;
+    unsigned flags = 0;
     size_t stack_size = GORT_STACK_DEFAULT;
     if (!fn)
         return -EINVAL;
@@ -927,6 +1153,11 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
         if (cfg->size >= offsetof(gort_config_t, stack_size) + sizeof(size_t) && cfg->stack_size) {
             stack_size = cfg->stack_size;
             if (gort__stack_roundsize(stack_size) == 0)
+                return -EINVAL;
+        }
+        if (cfg->size >= offsetof(gort_config_t, flags) + sizeof(unsigned)) {
+            flags = cfg->flags;
+            if (flags & ~(unsigned)GORT_CONFIG_NO_DEADLOCK_CHECK)
                 return -EINVAL;
         }
     }
@@ -953,6 +1184,8 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->allgs = NULL;
     rt->maing = NULL;
     rt->mainstatus = 0;
+    rt->deadlock_check = !(flags & GORT_CONFIG_NO_DEADLOCK_CHECK);
+    gort__noteclear(&rt->mainnote);
     atomic_store(&rt->goidgen, 1);
     atomic_store(&rt->ms_created, 1);
     rt->ncoprimes = 0;
@@ -989,9 +1222,9 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     m0->thread = pthread_self();
     gort__sig_install();
     m_init_thread(m0);
-    acquirep(m0, allp[0]);
+    gort__acquirep(m0, allp[0]);
     for (int i = nprocs - 1; i > 0; i--)
-        pidleput(allp[i]);
+        gort__pidleput(allp[i]);
 
     gort__g_t *maing = newproc1(allp[0], main_goroutine, NULL, stack_size, &err);
     if (!maing) {
@@ -1007,7 +1240,9 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->maing = maing;
     gort__runqput(allp[0], maing, true);
 
+    gort__sysmon_start(); /* without sysmon, lazy syscalls are never retaken */
     schedule(m0);
+    gort__sysmon_stop();
 
     /* Shutdown: wait for the other Ms to leave (they do at their next pass
      * through schedule; one stuck in a goroutine may never). */

@@ -278,6 +278,7 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
 
 GORT_API int gort_select(gort_select_case_t *cases, size_t n, unsigned flags)
 {
+    gort__api_g(); /* a preemption point */
     if (flags & ~GORT_SELECT_NONBLOCK)
         return -EINVAL;
     return gort__selectgo(cases, n, !(flags & GORT_SELECT_NONBLOCK), 0);
@@ -285,6 +286,7 @@ GORT_API int gort_select(gort_select_case_t *cases, size_t n, unsigned flags)
 
 GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t deadline_ns)
 {
+    gort__api_g(); /* a preemption point */
     if (deadline_ns <= 0)
         deadline_ns = 1; /* 0 means "no deadline" internally; the past is the past */
     return gort__selectgo(cases, n, true, deadline_ns);

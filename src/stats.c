@@ -42,7 +42,21 @@ int gort__stats_get(gort_stats_t *st)
         s.spinning_transitions += LOAD(mp->stats.spinning);
         s.futex_sleeps += LOAD(mp->stats.futex_sleeps);
         s.futex_wakes += LOAD(mp->stats.futex_wakes);
+        s.syscalls_raw += LOAD(mp->stats.syscalls_raw);
+        s.syscalls_lazy += LOAD(mp->stats.syscalls_lazy);
+        s.syscalls_eager += LOAD(mp->stats.syscalls_eager);
+        s.syscall_fast_exits += LOAD(mp->stats.syscall_fast_exits);
+        s.syscall_slow_exits += LOAD(mp->stats.syscall_slow_exits);
+        s.handoffs += LOAD(mp->stats.handoffs);
+        s.startlockedm += LOAD(mp->stats.startlockedm);
+        s.stoplockedm += LOAD(mp->stats.stoplockedm);
+        s.preempts_sync += LOAD(mp->stats.preempts_sync);
+        s.preempts_async += LOAD(mp->stats.preempts_async);
     }
+    s.sysmon_retakes = LOAD(gort__sched.sysmon_retakes);
+    s.sysmon_wakeups = LOAD(gort__sched.sysmon_wakeups);
+    s.preempt_requests = LOAD(gort__sched.preempt_requests);
+    s.preempt_signals = LOAD(gort__sched.preempt_signals);
     s.globrunq_puts = LOAD(gort__sched.globrunq_puts);
     s.globrunq_gets = LOAD(gort__sched.globrunq_gets);
     gort__unlock(&gort__sched.lock);

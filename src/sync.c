@@ -80,7 +80,7 @@ static bool unlock_wg(gort__g_t *gp, void *lock)
 
 int gort_waitgroup_wait(gort_waitgroup_t *wg)
 {
-    gort__g_t *gp = gort__getg();
+    gort__g_t *gp = gort__api_g();
     if (!gp)
         return -EPERM;
     if (!wg)

@@ -119,7 +119,7 @@ static bool heap_push(gort__p_t *pp, gort__timer_t *t)
 }
 
 /* Go's wakeNetPoller: make sure some M will be awake at `when`. */
-static void wake_for(int64_t when)
+void gort__timer_wake_for(int64_t when)
 {
     /* seq_cst: pairs with the CAS of timersleeping in findrunnable. A
      * sleeper that has not published sleepuntil yet (0) is poked anyway: a
@@ -154,7 +154,7 @@ int gort__addtimer(gort__timer_t *t)
     update_timer0(pp);
     gort__unlock(&pp->timerslock);
     if (first)
-        wake_for(t->when);
+        gort__timer_wake_for(t->when);
     return 0;
 }
 
@@ -324,7 +324,7 @@ static int64_t deadline_after(int64_t delay)
 GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t period_ns,
                               gort_chan_t *ch, gort_fn fn, void *arg)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (!out || period_ns < 0 || (!ch) == (!fn))
         return -EINVAL;
@@ -351,7 +351,7 @@ GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t peri
 
 GORT_API int gort_timer_stop(gort_timer_t *pt)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (!pt)
         return -EINVAL;
@@ -363,7 +363,7 @@ GORT_API int gort_timer_stop(gort_timer_t *pt)
 
 GORT_API int gort_timer_reset(gort_timer_t *pt, int64_t delay_ns, int64_t period_ns)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (!pt || period_ns < 0)
         return -EINVAL;
@@ -380,7 +380,7 @@ GORT_API int gort_timer_reset(gort_timer_t *pt, int64_t delay_ns, int64_t period
 
 GORT_API int gort_timer_free(gort_timer_t *pt)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (!pt)
         return -EINVAL;
@@ -398,7 +398,7 @@ GORT_API int64_t gort_now_ns(void)
 
 GORT_API int gort_sleep_ns(int64_t ns)
 {
-    if (!gort__getg())
+    if (!gort__api_g())
         return -EPERM;
     if (ns <= 0)
         return 0;

@@ -24,5 +24,5 @@ GORT__NOINLINE void gort__setm(gort__m_t *mp)
 GORT__NOINLINE gort__g_t *gort__getg(void)
 {
     gort__m_t *mp = tls_m;
-    return mp ? mp->curg : NULL;
+    return mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
 }

@@ -129,7 +129,9 @@ enum gort__waitreason {
 enum gort__pstatus {
     Pidle = 0,    /* on sched.pidle or being handed over; no M */
     Prunning = 1, /* owned by an M (p->m); only that M changes it */
-    Psyscall = 2, /* issue 4 */
+    Psyscall = 2, /* its M is in a lazy syscall (entersyscall): not owned by
+                     it but with affinity to it; leaving this state is a CAS
+                     (exitsyscallfast, or sysmon retake) */
     Pgcstop = 3,  /* issue 7 */
     Pdead = 4,    /* not in use */
 };
@@ -181,6 +183,16 @@ typedef struct gort__mstats {
     _Atomic uint64_t spinning;
     _Atomic uint64_t futex_sleeps;
     _Atomic uint64_t futex_wakes;
+    _Atomic uint64_t syscalls_lazy;
+    _Atomic uint64_t syscalls_eager;
+    _Atomic uint64_t syscalls_raw;
+    _Atomic uint64_t syscall_fast_exits;
+    _Atomic uint64_t syscall_slow_exits;
+    _Atomic uint64_t handoffs;
+    _Atomic uint64_t startlockedm;
+    _Atomic uint64_t stoplockedm;
+    _Atomic uint64_t preempts_sync;  /* a G yielded at a runtime call */
+    _Atomic uint64_t preempts_async; /* a G was switched out by the signal */
 } gort__mstats_t;
 
 typedef struct gort__g {
@@ -205,6 +217,16 @@ typedef struct gort__g {
      * g.selectDone). Pairs (acq_rel CAS) between competing wakers. */
     _Atomic uint32_t selectdone;
     struct gort__g *waitlink; /* next waiter on a wait structure; its lock */
+    /* The M this G is locked to (LockOSThread), or NULL; written by the G
+     * itself while running, read by schedulers that pick it up. */
+    struct gort__m *lockedm;
+    /* Preemption request: set by sysmon (relaxed), cleared by the G at its
+     * next runtime call (gort__preempt_check) or by the signal handler. */
+    _Atomic bool preempt;
+    /* The G declared itself async-preemptible (gort_preemptible_begin):
+     * sysmon may interrupt it with a signal. Written by the G; read by the
+     * signal handler on the same thread. */
+    volatile bool preemptible;
     /* Sanitizer fiber state (san.h); owned by the G. */
     void *tsan_fiber;
     void *asan_fake_stack;
@@ -217,9 +239,21 @@ typedef struct gort__p {
     int32_t id;
     _Atomic uint32_t status; /* enum gort__pstatus; see the file comment */
     struct gort__p *link;    /* sched.pidle list; protected by sched.lock */
-    uint32_t schedtick;      /* incremented on every non-inherited execute; holder */
-    struct gort__m *m;       /* back-link to the holding M; holder / sched.lock */
-    uint64_t goidcache;      /* next goid to hand out; holder */
+    /* Incremented on every non-inherited execute / syscall enter and exit by
+     * the holder; read by sysmon (relaxed). */
+    _Atomic uint32_t schedtick;
+    _Atomic uint32_t syscalltick;
+    /* sysmon's last observation of this P (Go's sysmontick); sysmon only. */
+    struct {
+        uint32_t schedtick;
+        int64_t schedwhen;
+        uint32_t syscalltick;
+        int64_t syscallwhen;
+    } sysmontick;
+    /* Back-link to the holding M (NULL when idle or in a syscall); written
+     * by the holder, read by sysmon to preempt (relaxed). */
+    _Atomic(struct gort__m *) m;
+    uint64_t goidcache; /* next goid to hand out; holder */
     uint64_t goidcacheend;
 
     /* Lock-free ring: the holder writes runqtail and reads runqhead; thieves
@@ -254,9 +288,21 @@ typedef struct gort__p {
 
 typedef struct gort__m {
     int64_t id;
-    gort__g_t g0;              /* the thread's own stack; runs schedule() */
-    gort__g_t *curg;           /* the G running on this M, or NULL on g0; owned by this M */
-    gort__p_t *p;              /* the P held, or NULL; owned by this M */
+    gort__g_t g0; /* the thread's own stack; runs schedule() */
+    /* The G running on this M, or NULL on g0; written by this M, read
+     * relaxed by sysmon and the signal handlers. */
+    _Atomic(gort__g_t *) curg;
+    gort__p_t *p;         /* the P held, or NULL; owned by this M */
+    gort__p_t *oldp;      /* the P held before a lazy syscall; this M */
+    uint32_t syscalltick; /* p->syscalltick at entersyscall; this M */
+    /* LockOSThread: the G locked to this M and the nesting counts of the
+     * user (lockedext) and the runtime (lockedint); this M. */
+    gort__g_t *lockedg;
+    uint32_t lockedext;
+    uint32_t lockedint;
+    bool isidlelocked;         /* counted in sched.nmidlelocked; sched.lock */
+    bool lockedwoken;          /* a wake-up is on its way to this locked M; sched.lock */
+    bool exiting;              /* a locked G exited: the thread ends; this M */
     gort__p_t *nextp;          /* P handed over by startm; set under sched.lock before park wake */
     _Atomic bool spinning;     /* looking for work; set by startm or by findrunnable */
     gort__note_t park;         /* stopm sleeps here; startm wakes it */
@@ -284,9 +330,10 @@ typedef struct gort__sched {
     /* Idle Ms: sched.lock. */
     gort__m_t *midle;
     int32_t nmidle;
-    int64_t mnext;   /* next M id; sched.lock */
-    int32_t mcount;  /* Ms created and not exited; sched.lock */
-    gort__m_t *allm; /* every M ever created in this run; sched.lock */
+    int32_t nmidlelocked; /* locked Ms parked in stoplockedm; sched.lock */
+    int64_t mnext;        /* next M id; sched.lock */
+    int32_t mcount;       /* Ms created and not exited; sched.lock */
+    gort__m_t *allm;      /* every M ever created in this run; sched.lock */
 
     /* Idle Ps: sched.lock for the list; npidle is atomic so wakep and the
      * spinning limit can read it without the lock. */
@@ -316,6 +363,28 @@ typedef struct gort__sched {
     _Atomic int64_t sleepuntil;
     _Atomic uint32_t timerwake;
 
+    /* Deadlock detection (checkdead): a suspicion raised under sched.lock
+     * is confirmed by sysmon after DEADLOCK_GRACE_NS if no M was woken
+     * meanwhile (progress counts M wake-ups; all under sched.lock).
+     * foreign_wakers is set once a foreign thread readies a goroutine: from
+     * then on nothing can be proven dead. */
+    bool deadsuspect;
+    int64_t deadsuspect_when;
+    uint64_t deadsuspect_progress;
+    uint64_t progress;
+    _Atomic bool foreign_wakers;
+
+    /* sysmon (sysmon.c): sysmonwait is set under sched.lock when sysmon
+     * deep-sleeps on sysmonnote; whoever sees it (entersyscall,
+     * exitsyscall) clears it and wakes sysmon. */
+    bool sysmonwait;
+    gort__note_t sysmonnote;
+    /* sysmon's counters; written by sysmon only. */
+    _Atomic uint64_t sysmon_wakeups;
+    _Atomic uint64_t sysmon_retakes;
+    _Atomic uint64_t preempt_requests;
+    _Atomic uint64_t preempt_signals;
+
     /* Shutdown: set when the main goroutine returns; read by every M in
      * schedule(). Release store pairs with the acquire loads there. */
     _Atomic bool shutdown;
@@ -340,7 +409,8 @@ typedef struct gort__rt {
 
     gort__g_t *maing;
     int mainstatus;        /* main's return value; written by main G before shutdown */
-    gort__note_t mainnote; /* m0's scheduler exits when main returns */
+    gort__note_t mainnote; /* woken at shutdown (m0 waits on it in mexit) */
+    bool deadlock_check;   /* checkdead enabled (gort_config_t.flags) */
 
     /* Counters of Ms that have exited (their per-M stats were folded in);
      * sched.lock. */
