@@ -74,6 +74,10 @@ typedef struct gort_config {
     int gomaxprocs;    /* 0: $GORT_MAXPROCS, else the CPUs in the affinity mask */
     size_t stack_size; /* 0: GORT_STACK_DEFAULT; default size for gort_go */
     unsigned flags;    /* GORT_CONFIG_* */
+    /* Longest a dedicated thread spins for its goroutine's wake-up before
+     * it sleeps on a futex: 0: $GORT_DEDICATED_SPIN_NS, else 50 us;
+     * negative: never spin. The spin adapts below this bound. */
+    int64_t dedicated_spin_ns;
 } gort_config_t;
 
 /* The main goroutine's function: its return value is gort_main's result. */
@@ -183,6 +187,15 @@ typedef struct gort_stats {
     uint64_t preempts_async;     /* goroutines switched out by the signal */
     uint64_t startlockedm;       /* a P handed to a locked thread */
     uint64_t stoplockedm;        /* a locked thread gave its P away and slept */
+    /* DedicateOSThread (dedicate.c). */
+    uint64_t dedicated_live;           /* goroutines dedicated now */
+    uint64_t dedicated_ps;             /* dedicated Ps allocated (in use + slack) */
+    uint64_t dedicate_calls;           /* gort_dedicate_os_thread calls */
+    uint64_t undedicate_calls;         /* gort_undedicate_os_thread calls */
+    uint64_t dedicated_direct_wakes;   /* futex wakes of a dedicated thread by ready */
+    uint64_t dedicated_spin_catches;   /* wake-ups caught while spinning */
+    uint64_t dedicated_futex_sleeps;   /* futex sleeps of dedicated threads */
+    uint64_t dedicated_threads_reused; /* dedicate found an idle thread: none created */
 } gort_stats_t;
 
 /* Fills *st (st->size must be set; fields past it are left alone).
@@ -250,6 +263,46 @@ GORT_API int gort_preempt_check(void);
  * goroutine. Return 0, -EPERM (-EINVAL if the handler cannot be installed). */
 GORT_API int gort_preemptible_begin(void);
 GORT_API int gort_preemptible_end(void);
+
+/* ------------------------------------------------------------------------ */
+/* DedicateOSThread                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * gort_dedicate_os_thread - wire the calling goroutine to its current
+ * thread, and give the thread a P of its own that is not counted against
+ * GOMAXPROCS (../shared/spec/dedicate-os-thread.md). The goroutine always
+ * runs on this thread and no other goroutine runs there, until it has
+ * called gort_undedicate_os_thread as many times as this function. The
+ * kernel schedules it: when it blocks (channel, sleep, mutex, syscall) its
+ * thread keeps its P and sleeps, and readying it wakes that thread
+ * directly with at most one futex wake; sysmon never preempts it; no other
+ * goroutine is stolen from or to it; goroutines it starts or readies go to
+ * the global run queue. Before sleeping the thread spins briefly (see
+ * gort_config_t.dedicated_spin_ns). If the goroutine exits while dedicated,
+ * its thread ends, as with LockOSThread.
+ *
+ * Dedicate implies LockOSThread: the goroutine is locked to its thread while
+ * dedicated. gort_lock_os_thread / gort_unlock_os_thread calls made meanwhile
+ * only count; if more locks than unlocks remain when the last undedicate
+ * happens, the goroutine stays locked as an ordinary locked goroutine.
+ *
+ * Meant for long-lived goroutines that mostly block in system calls (a
+ * sandbox's task goroutines, a debugger's ptrace goroutine), not for ones
+ * that mostly talk to other goroutines.
+ *
+ * Contexts: goroutine. Returns 0; -EPERM from a foreign thread; -EAGAIN
+ * when a thread to take over the normal P could not be created (EAGAIN,
+ * RLIMIT_NPROC): the goroutine carries on as a normal goroutine; -ENOMEM;
+ * -EOVERFLOW past UINT32_MAX nested calls.
+ */
+GORT_API int gort_dedicate_os_thread(void);
+/* Undoes one gort_dedicate_os_thread (a no-op if not dedicated). After the
+ * last one the goroutine is scheduled normally again: it keeps running on
+ * this thread with an idle normal P if there is one, else it waits in the
+ * global run queue; the thread and the dedicated P are kept for reuse.
+ * Contexts: goroutine. Returns 0 or -EPERM. */
+GORT_API int gort_undedicate_os_thread(void);
 
 /* ------------------------------------------------------------------------ */
 /* WaitGroup                                                                */

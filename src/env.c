@@ -6,10 +6,41 @@
  * number of CPUs in the calling thread's affinity mask, which is what a
  * container's cpuset or taskset gives the process.
  */
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 
 #include "internal.h"
+
+int gort__ncpu(void)
+{
+    cpu_set_t set;
+    int n = 1;
+    int saved = errno;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    errno = saved;
+    return n < 1 ? 1 : n;
+}
+
+/* The dedicated threads' spin bound: cfg > 0 as given, < 0 off (0), 0:
+ * $GORT_DEDICATED_SPIN_NS, else 50 us (about what waking a sleeping thread
+ * on another CPU costs on a virtual machine; see docs/performance.md). */
+int64_t gort__dedicated_spin_default(int64_t cfg)
+{
+    if (cfg > 0)
+        return cfg;
+    if (cfg < 0)
+        return 0;
+    const char *s = getenv("GORT_DEDICATED_SPIN_NS");
+    if (s && *s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (*end == '\0' && v >= 0 && v <= 1000000000LL)
+            return v;
+    }
+    return 50 * 1000;
+}
 
 int gort__default_gomaxprocs(void)
 {
@@ -20,12 +51,7 @@ int gort__default_gomaxprocs(void)
         if (*end == '\0' && v >= 1 && v <= GORT_MAXPROCS_MAX)
             return (int)v;
     }
-    cpu_set_t set;
-    int n = 1;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        n = CPU_COUNT(&set);
-    if (n < 1)
-        n = 1;
+    int n = gort__ncpu();
     if (n > GORT_MAXPROCS_MAX)
         n = GORT_MAXPROCS_MAX;
     return n;

@@ -70,6 +70,8 @@ gort__g_t *gort__getg(void);
 /* GOMAXPROCS default: $GORT_MAXPROCS if valid, else CPUs in the affinity
  * mask. */
 int gort__default_gomaxprocs(void);
+int gort__ncpu(void); /* CPUs in the affinity mask */
+int64_t gort__dedicated_spin_default(int64_t cfg);
 
 /* ---- stack.c ---- */
 int gort__stack_sysinit(void); /* detects guard support; idempotent */
@@ -118,6 +120,7 @@ enum {
     MCALL_PREEMPT,     /* gopreempt_m: to the global queue */
     MCALL_EXIT,        /* goexit0 */
     MCALL_EXITSYSCALL, /* exitsyscall0: the fast path found no P */
+    MCALL_UNDEDICATE,  /* undedicated with no idle P: to the global queue */
 };
 /* Scheduler internals shared with syscall.c, lockos.c and sysmon.c; the
  * names and contracts are Go's (proc.go). Callers hold sched.lock for
@@ -170,6 +173,16 @@ void gort__wake_lockedms(void); /* sched.lock held */
 bool gort__newm_via_template(gort__m_t *mp);
 void gort__template_stop(void);
 
+/* ---- dedicate.c ---- */
+int gort__dedicate_init(const gort_config_t *cfg, int64_t spin_ns);
+void gort__dedicate_teardown(void);
+void gort__ready_dedicated(gort__g_t *gp);
+gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp);
+void gort__wake_dedicatedms(void); /* sched.lock held */
+void gort__dedicated_mexit(gort__m_t *mp);
+int64_t gort__dedicated_timers_nextwhen(void);
+void gort__dedicated_ps_foreach(void (*fn)(gort__p_t *pp, void *arg), void *arg);
+
 /* ---- sysmon.c ---- */
 int gort__sysmon_start(void);
 void gort__sysmon_stop(void);
@@ -199,6 +212,7 @@ bool gort__sync_canspin(int iter);
 /* ---- timer.c ---- */
 /* Adds t to the current P's heap (t->when, t->f set). Runs with a P. */
 int gort__addtimer(gort__timer_t *t);
+int gort__addtimer_on(gort__p_t *pp, gort__timer_t *t); /* any P, e.g. moving timers */
 /* Removes t from its heap if it is on one (true), then waits until no
  * firing of t is in progress. Any context. */
 bool gort__deltimer(gort__timer_t *t);

@@ -88,7 +88,7 @@ void gort__startlockedm(gort__m_t *mp, gort__g_t *gp)
     if (lmp->lockedwoken)
         gort__throw("startlockedm: locked M already woken");
     lmp->lockedwoken = true;
-    gort__sched.progress++;
+    atomic_fetch_add_explicit(&gort__sched.progress, 1, memory_order_relaxed);
     if (lmp->isidlelocked) { /* Go's incidlelocked(-1): it runs from now on */
         lmp->isidlelocked = false;
         gort__sched.nmidlelocked--;
@@ -219,7 +219,7 @@ GORT_API int gort_unlock_os_thread(void)
     if (mp->lockedext == 0)
         return 0; /* Go: a no-op */
     mp->lockedext--;
-    if (mp->lockedext == 0 && mp->lockedint == 0) {
+    if (mp->lockedext == 0 && mp->lockedint == 0 && !mp->dedicated) {
         mp->lockedg = NULL;
         gp->lockedm = NULL;
     }

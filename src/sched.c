@@ -175,7 +175,7 @@ gort__m_t *gort__mget(void)
     if (mp) {
         gort__sched.midle = mp->schedlink;
         gort__sched.nmidle--;
-        gort__sched.progress++;
+        atomic_fetch_add_explicit(&gort__sched.progress, 1, RELAXED);
     }
     return mp;
 }
@@ -415,6 +415,7 @@ static void begin_shutdown(void)
     while ((mp = gort__mget()) != NULL)
         gort__notewakeup(&mp->park);
     gort__wake_lockedms();
+    gort__wake_dedicatedms();
     gort__unlock(&gort__sched.lock);
     gort__notewakeup(&gort__rt.mainnote);
     gort__timer_poke();
@@ -441,6 +442,14 @@ static void gfput(gort__p_t *pp, gort__g_t *gp)
     if (gp->stack.hi && gp->stack.hi - gp->stack.lo != gort__rt.stack_size) {
         gort__stackfree(pp, &gp->stack);
         memset(&gp->stack, 0, sizeof gp->stack);
+    }
+    if (pp->dedicated) { /* a dedicated P spawns little: share with everyone */
+        gort__lock(&gort__sched.lock);
+        gp->schedlink = gort__sched.gfree;
+        gort__sched.gfree = gp;
+        gort__sched.ngfree++;
+        gort__unlock(&gort__sched.lock);
+        return;
     }
     gp->schedlink = pp->gfree;
     pp->gfree = gp;
@@ -541,7 +550,15 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
         return err;
     if (id_out)
         *id_out = gp->goid;
-    gort__runqput(pp, gp, true);
+    if (GORT__UNLIKELY(pp->dedicated)) {
+        /* Spec: goroutines created on a dedicated P go to the global queue,
+         * since nobody steals from a dedicated P. */
+        gort__lock(&gort__sched.lock);
+        gort__globrunqput(gp);
+        gort__unlock(&gort__sched.lock);
+    } else {
+        gort__runqput(pp, gp, true);
+    }
     gort__wakep();
     return 0;
 }
@@ -577,6 +594,11 @@ void gort__goexit(void)
 
 void gort__gosched(void)
 {
+    gort__g_t *gp = gort__getg();
+    if (gp->dedicated) {
+        gort__osyield(); /* nothing else runs on this thread: ask the kernel */
+        return;
+    }
     gort__mcall(MCALL_GOSCHED);
 }
 
@@ -595,24 +617,26 @@ void gort__ready(gort__g_t *gp)
 {
     if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
         gort__throw("bad g->status in ready");
+    if (gp->dedicated) {
+        /* The spec's ready corollary: wake its own thread, nothing else. */
+        gort__ready_dedicated(gp);
+        return;
+    }
     gort__casgstatus(gp, Gwaiting, Grunnable);
     gort__m_t *mp = gort__getm();
-    if (GORT__LIKELY(mp && mp->p)) {
+    if (GORT__LIKELY(mp && mp->p && !mp->p->dedicated)) {
         gort__runqput(mp->p, gp, true);
         gort__wakep();
         return;
     }
-    /* No P (a foreign thread, sysmon, or an M in a syscall): the global
-     * queue, and an M for it if a P is idle. Not wakep: a spinning M that is
-     * about to give up rechecks only the local queues, so relying on it
-     * could lose this G (Go's injectglist starts Ms the same way). */
-    if (!mp)
+    /* No normal P here (a foreign thread, sysmon, an M in a syscall, or a
+     * dedicated P, whose queue nobody would look at): the global queue. */
+    if (!mp) /* a foreign thread wakes goroutines: checkdead cannot work */
         atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
     gort__lock(&gort__sched.lock);
     gort__globrunqput(gp);
     gort__unlock(&gort__sched.lock);
-    if (atomic_load(&gort__sched.npidle) != 0)
-        gort__startm(NULL, false);
+    gort__wakep();
 }
 
 /* Runs gp on the current M. Returns on g0 when gp switches back. */
@@ -656,6 +680,7 @@ static void goexit0(gort__m_t *mp, gort__g_t *gp)
     }
     gp->preempt = false;
     gp->preemptible = false;
+    gp->dedicated = false;
     gfput(pp, gp);
     if (is_main)
         begin_shutdown();
@@ -696,6 +721,8 @@ static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp)
 static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit)
 {
     gort__g_t *gp;
+    if (mp->p->dedicated)
+        return gort__findrunnable_dedicated(mp);
 top:
     if (gort__shutting_down())
         return NULL;
@@ -845,7 +872,9 @@ static bool exitsyscall0(gort__m_t *mp, gort__g_t *gp)
  * which must return from gort_main, waits for shutdown instead). */
 static void mexit(gort__m_t *mp)
 {
-    if (mp->p)
+    if (mp->dedicated)
+        gort__dedicated_mexit(mp); /* the dedicated P goes back to the pool */
+    else if (mp->p)
         gort__handoffp(gort__releasep(mp));
     if (mp->is_m0) {
         gort__lock(&gort__sched.lock);
@@ -864,9 +893,10 @@ static void schedule(gort__m_t *mp)
     for (;;) {
         gort__g_t *gp;
         bool inherit = false;
-        if (mp->lockedg) {
+        if (mp->lockedg && !mp->dedicated) {
             /* A locked M runs only its G: wait until it is handed a P with
-             * the G runnable. */
+             * the G runnable. (A dedicated M keeps its P and waits in
+             * findrunnable_dedicated instead.) */
             if (!gort__stoplockedm(mp))
                 return;
             gp = mp->lockedg;
@@ -878,7 +908,7 @@ static void schedule(gort__m_t *mp)
                 return;
             if (atomic_load_explicit(&mp->spinning, RELAXED))
                 resetspinning(mp);
-            if (gp->lockedm) {
+            if (gp->lockedm && gp->lockedm != mp) {
                 /* Hand our P to gp's M, then wait for one ourselves. */
                 gort__startlockedm(mp, gp);
                 continue;
@@ -918,7 +948,9 @@ static void schedule(gort__m_t *mp)
             gort__runqput(mp->p, gp, false);
             break;
         case MCALL_PREEMPT:
-            /* Go's gopreempt_m: to the global queue, behind everyone. */
+        case MCALL_UNDEDICATE:
+            /* Go's gopreempt_m: to the global queue, behind everyone. An
+             * undedicated G that found no idle P goes the same way. */
             gort__casgstatus(gp, Grunning, Grunnable);
             gort__dropg(mp, gp);
             gort__lock(&gort__sched.lock);
@@ -993,12 +1025,14 @@ static bool looks_dead(void)
     if (!gort__rt.deadlock_check || gort__shutting_down() ||
         atomic_load_explicit(&gort__sched.foreign_wakers, RELAXED))
         return false;
-    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmidlelocked;
+    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmidlelocked -
+                  atomic_load(&gort__sched.ndedsleeping);
     if (run > 0)
         return false;
     if (run < 0)
         gort__throw("checkdead: inconsistent M counts");
-    if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 || gort__timers_nextwhen() != 0)
+    if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 || gort__timers_nextwhen() != 0 ||
+        gort__dedicated_timers_nextwhen() != 0)
         return false;
     for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
         if (!gort__runqempty(gort__rt.allp[i]))
@@ -1022,7 +1056,7 @@ void gort__checkdead(void)
         return;
     __atomic_store_n(&gort__sched.deadsuspect, true, __ATOMIC_RELAXED); /* sysmon peeks */
     gort__sched.deadsuspect_when = gort__nanotime();
-    gort__sched.deadsuspect_progress = gort__sched.progress;
+    gort__sched.deadsuspect_progress = atomic_load(&gort__sched.progress);
     if (gort__sched.sysmonwait) {
         __atomic_store_n(&gort__sched.sysmonwait, false, __ATOMIC_RELAXED);
         gort__notewakeup(&gort__sched.sysmonnote);
@@ -1044,7 +1078,7 @@ int64_t gort__checkdead_confirm(void)
         return left;
     }
     __atomic_store_n(&gort__sched.deadsuspect, false, __ATOMIC_RELAXED);
-    if (gort__sched.progress != gort__sched.deadsuspect_progress || !looks_dead()) {
+    if (atomic_load(&gort__sched.progress) != gort__sched.deadsuspect_progress || !looks_dead()) {
         gort__unlock(&gort__sched.lock);
         return 0;
     }
@@ -1126,6 +1160,7 @@ static void teardown(gort__m_t *m0)
     }
     for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
         free_p(gort__rt.allp[i]);
+    gort__dedicate_teardown();
     free(gort__rt.allp);
     free(gort__rt.idlepmask);
     gort__rt.allp = NULL;
@@ -1141,6 +1176,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
 {
     int nprocs = 0;
     unsigned flags = 0;
+    int64_t spin_ns = 0;
     size_t stack_size = GORT_STACK_DEFAULT;
     if (!fn)
         return -EINVAL;
@@ -1160,6 +1196,8 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
             if (flags & ~(unsigned)GORT_CONFIG_NO_DEADLOCK_CHECK)
                 return -EINVAL;
         }
+        if (cfg->size >= offsetof(gort_config_t, dedicated_spin_ns) + sizeof(int64_t))
+            spin_ns = cfg->dedicated_spin_ns;
     }
     if (gort__getm())
         return -EBUSY; /* called from inside the runtime */
@@ -1175,6 +1213,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     stack_size = gort__stack_roundsize(stack_size);
     if (nprocs == 0)
         nprocs = gort__default_gomaxprocs();
+    spin_ns = gort__dedicated_spin_default(spin_ns);
 
     /* Only this thread touches gort__rt until the first M starts. */
     gort__rt_t *rt = &gort__rt;
@@ -1185,6 +1224,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->maing = NULL;
     rt->mainstatus = 0;
     rt->deadlock_check = !(flags & GORT_CONFIG_NO_DEADLOCK_CHECK);
+    rt->ncpu = gort__ncpu();
     gort__noteclear(&rt->mainnote);
     atomic_store(&rt->goidgen, 1);
     atomic_store(&rt->ms_created, 1);
@@ -1208,6 +1248,8 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
         allp[i]->id = i;
         atomic_init(&allp[i]->status, Pidle);
     }
+    if (gort__dedicate_init(cfg, spin_ns) != 0)
+        goto fail;
     gort__lock(&gort__life_lock);
     rt->allp = allp;
     rt->idlepmask = mask;
@@ -1277,6 +1319,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     return status;
 
 fail:
+    gort__dedicate_teardown();
     if (allp)
         for (int i = 0; i < nprocs; i++)
             free(allp[i]);

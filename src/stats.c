@@ -15,6 +15,20 @@ extern gort__mutex_t gort__life_lock;
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+static void add_pstats(gort__p_t *pp, void *arg)
+{
+    gort_stats_t *s = arg;
+    gort__pstats_t *ps = &pp->stats;
+    s->goroutines_created += LOAD(ps->goroutines_created);
+    s->goroutines_exited += LOAD(ps->goroutines_exited);
+    s->switches += LOAD(ps->switches);
+    s->steal_tries += LOAD(ps->steal_tries);
+    s->steal_successes += LOAD(ps->steal_successes);
+    s->steal_gs += LOAD(ps->steal_gs);
+    if (pp->dedicated)
+        s->dedicated_ps++;
+}
+
 int gort__stats_get(gort_stats_t *st)
 {
     if (!st || st->size < offsetof(gort_stats_t, goroutines_created) + sizeof(uint64_t))
@@ -26,15 +40,9 @@ int gort__stats_get(gort_stats_t *st)
         gort__unlock(&gort__life_lock);
         return -ESRCH;
     }
-    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++) {
-        gort__pstats_t *ps = &gort__rt.allp[i]->stats;
-        s.goroutines_created += LOAD(ps->goroutines_created);
-        s.goroutines_exited += LOAD(ps->goroutines_exited);
-        s.switches += LOAD(ps->switches);
-        s.steal_tries += LOAD(ps->steal_tries);
-        s.steal_successes += LOAD(ps->steal_successes);
-        s.steal_gs += LOAD(ps->steal_gs);
-    }
+    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
+        add_pstats(gort__rt.allp[i], &s);
+    gort__dedicated_ps_foreach(add_pstats, &s);
     gort__lock(&gort__sched.lock);
     for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink) {
         s.ms_parked += LOAD(mp->stats.parked);
@@ -52,11 +60,18 @@ int gort__stats_get(gort_stats_t *st)
         s.stoplockedm += LOAD(mp->stats.stoplockedm);
         s.preempts_sync += LOAD(mp->stats.preempts_sync);
         s.preempts_async += LOAD(mp->stats.preempts_async);
+        s.dedicate_calls += LOAD(mp->stats.dedicate_calls);
+        s.undedicate_calls += LOAD(mp->stats.undedicate_calls);
+        s.dedicated_spin_catches += LOAD(mp->stats.ded_spin_catches);
+        s.dedicated_futex_sleeps += LOAD(mp->stats.ded_futex_sleeps);
+        s.dedicated_threads_reused += LOAD(mp->stats.ded_threads_reused);
     }
     s.sysmon_retakes = LOAD(gort__sched.sysmon_retakes);
     s.sysmon_wakeups = LOAD(gort__sched.sysmon_wakeups);
     s.preempt_requests = LOAD(gort__sched.preempt_requests);
     s.preempt_signals = LOAD(gort__sched.preempt_signals);
+    s.dedicated_direct_wakes = LOAD(gort__sched.ded_direct_wakes);
+    s.dedicated_live = (uint64_t)atomic_load(&gort__rt.ndedicated);
     s.globrunq_puts = LOAD(gort__sched.globrunq_puts);
     s.globrunq_gets = LOAD(gort__sched.globrunq_gets);
     gort__unlock(&gort__sched.lock);

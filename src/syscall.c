@@ -91,6 +91,8 @@ void gort__entersyscall(void)
     gort__p_t *pp = mp->p;
     gort__stat_add(&mp->stats.syscalls_lazy, 1);
     gort__casgstatus(gp, Grunning, Gsyscall);
+    if (pp->dedicated)
+        return; /* spec: keep the dedicated P, no sysmon wake-up */
     gort__wake_sysmon();
     mp->syscalltick = atomic_load_explicit(&pp->syscalltick, RELAXED);
     atomic_store_explicit(&pp->m, NULL, RELAXED);
@@ -108,6 +110,8 @@ void gort__entersyscallblock(void)
     gort__stat_add(&mp->stats.syscalls_eager, 1);
     gort__casgstatus(gp, Grunning, Gsyscall);
     gort__p_t *pp = mp->p;
+    if (pp->dedicated)
+        return; /* spec: a dedicated P is never handed off */
     gort__tick(&pp->syscalltick);
     mp->syscalltick = atomic_load_explicit(&pp->syscalltick, RELAXED);
     mp->oldp = NULL;
@@ -144,6 +148,11 @@ void gort__exitsyscall(void)
 {
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
+    if (mp->p && mp->p->dedicated) {
+        /* spec: the dedicated P never left; nothing to reacquire. */
+        gort__casgstatus(gp, Gsyscall, Grunning);
+        return;
+    }
     gort__p_t *oldp = mp->oldp;
     mp->oldp = NULL;
     if (exitsyscallfast(mp, oldp)) {

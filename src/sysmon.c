@@ -230,6 +230,8 @@ static int install_preempt_signal(void)
 void gort__preempt_park(gort__g_t *gp)
 {
     atomic_store_explicit(&gp->preempt, false, RELAXED);
+    if (gp->dedicated)
+        return; /* the kernel schedules dedicated goroutines */
     gort__stat_add(&gort__getm()->stats.preempts_sync, 1);
     gort__mcall(MCALL_PREEMPT);
 }

@@ -143,8 +143,11 @@ void gort__timer_poke(void)
 
 int gort__addtimer(gort__timer_t *t)
 {
-    gort__m_t *mp = gort__getm();
-    gort__p_t *pp = mp->p;
+    return gort__addtimer_on(gort__getm()->p, t);
+}
+
+int gort__addtimer_on(gort__p_t *pp, gort__timer_t *t)
+{
     gort__lock(&pp->timerslock);
     if (!heap_push(pp, t)) {
         gort__unlock(&pp->timerslock);

@@ -193,6 +193,11 @@ typedef struct gort__mstats {
     _Atomic uint64_t stoplockedm;
     _Atomic uint64_t preempts_sync;  /* a G yielded at a runtime call */
     _Atomic uint64_t preempts_async; /* a G was switched out by the signal */
+    _Atomic uint64_t dedicate_calls;
+    _Atomic uint64_t undedicate_calls;
+    _Atomic uint64_t ded_spin_catches;   /* the G became runnable while we spun */
+    _Atomic uint64_t ded_futex_sleeps;   /* a dedicated M slept on dstate */
+    _Atomic uint64_t ded_threads_reused; /* dedicate needed no new thread */
 } gort__mstats_t;
 
 typedef struct gort__g {
@@ -227,6 +232,9 @@ typedef struct gort__g {
      * sysmon may interrupt it with a signal. Written by the G; read by the
      * signal handler on the same thread. */
     volatile bool preemptible;
+    /* Dedicated (DedicateOSThread): set and cleared by the G itself while
+     * running; read by wakers in gort__ready (after they own the wake-up). */
+    bool dedicated;
     /* Sanitizer fiber state (san.h); owned by the G. */
     void *tsan_fiber;
     void *asan_fake_stack;
@@ -237,6 +245,11 @@ typedef struct gort__g {
 
 typedef struct gort__p {
     int32_t id;
+    /* A dedicated P (dedicate.c): not counted in GOMAXPROCS, never in
+     * allp[], never stolen from, never retaken; immutable. */
+    bool dedicated;
+    struct gort__p *dlink;   /* dedicated-P free list; rt.dedlock */
+    struct gort__p *dall;    /* every dedicated P of the run; rt.dedlock */
     _Atomic uint32_t status; /* enum gort__pstatus; see the file comment */
     struct gort__p *link;    /* sched.pidle list; protected by sched.lock */
     /* Incremented on every non-inherited execute / syscall enter and exit by
@@ -300,9 +313,19 @@ typedef struct gort__m {
     gort__g_t *lockedg;
     uint32_t lockedext;
     uint32_t lockedint;
-    bool isidlelocked;         /* counted in sched.nmidlelocked; sched.lock */
-    bool lockedwoken;          /* a wake-up is on its way to this locked M; sched.lock */
-    bool exiting;              /* a locked G exited: the thread ends; this M */
+    bool isidlelocked; /* counted in sched.nmidlelocked; sched.lock */
+    bool lockedwoken;  /* a wake-up is on its way to this locked M; sched.lock */
+    bool exiting;      /* a locked G exited: the thread ends; this M */
+    /* DedicateOSThread (dedicate.c). dedicated and dedicatecount are this
+     * M's own. dstate is the futex word the dedicated M sleeps on:
+     * DSTATE_RUNNING or DSTATE_SLEEPING; the sleeper's seq_cst CAS to
+     * SLEEPING and its reload of the G's status pair with the waker's
+     * seq_cst status store and load of dstate (Dekker): one of them sees the
+     * other, so a wake-up is never lost and costs at most one futex wake. */
+    bool dedicated;
+    uint32_t dedicatecount;
+    _Atomic uint32_t dstate;
+    int64_t spin_ns;           /* adaptive spin budget before sleeping; this M */
     gort__p_t *nextp;          /* P handed over by startm; set under sched.lock before park wake */
     _Atomic bool spinning;     /* looking for work; set by startm or by findrunnable */
     gort__note_t park;         /* stopm sleeps here; startm wakes it */
@@ -371,8 +394,12 @@ typedef struct gort__sched {
     bool deadsuspect;
     int64_t deadsuspect_when;
     uint64_t deadsuspect_progress;
-    uint64_t progress;
+    _Atomic uint64_t progress;
     _Atomic bool foreign_wakers;
+    /* Dedicated Ms asleep on their dstate, for checkdead (atomic). */
+    _Atomic int32_t ndedsleeping;
+    /* Futex wakes of dedicated Ms by gort__ready (any thread; atomic). */
+    _Atomic uint64_t ded_direct_wakes;
 
     /* sysmon (sysmon.c): sysmonwait is set under sched.lock when sysmon
      * deep-sleeps on sysmonnote; whoever sees it (entersyscall,
@@ -417,6 +444,18 @@ typedef struct gort__rt {
     gort__mstats_t deadmstats;
     _Atomic uint64_t ms_created;
     _Atomic bool running;
+
+    /* Dedicated Ps (dedicate.c): kept apart from allp, so nothing that
+     * walks allp (stealing, sysmon, the spinning recheck) sees them.
+     * dedlock (a leaf) protects the lists; ndedicated counts dedicated
+     * goroutines (atomic). */
+    gort__mutex_t dedlock;
+    gort__p_t *dedall;  /* every dedicated P allocated this run */
+    gort__p_t *dedfree; /* free dedicated Ps (the slack) */
+    int32_t ndedps;     /* dedlock */
+    _Atomic int32_t ndedicated;
+    int64_t ded_spin_max_ns; /* 0: never spin */
+    int32_t ncpu;            /* CPUs in the affinity mask */
 } gort__rt_t;
 
 #endif /* GORT_TYPES_H */
