@@ -152,7 +152,7 @@ static inline gort__g_t *gort__api_g(void)
 {
     gort__g_t *gp = gort__getg();
     if (gp) {
-        if (GORT_DEBUG >= 1 && gp->preemptible)
+        if (GORT_DEBUG >= 1 && atomic_load_explicit(&gp->preemptible, memory_order_relaxed))
             gort__throw("gort called inside a preemptible region");
         if (GORT__UNLIKELY(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
             gort__preempt_park(gp);

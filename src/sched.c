@@ -184,7 +184,7 @@ void gort__acquirep(gort__m_t *mp, gort__p_t *pp)
 {
     GORT__ASSERT(2, mp->p == NULL && atomic_load_explicit(&pp->m, RELAXED) == NULL);
     mp->p = pp;
-    atomic_store_explicit(&pp->m, mp, RELAXED);
+    atomic_store_explicit(&pp->m, mp, RELEASE); /* pairs with preemptone's acquire */
     atomic_store_explicit(&pp->status, Prunning, RELAXED);
 }
 
@@ -447,7 +447,7 @@ static void gfput(gort__p_t *pp, gort__g_t *gp)
         gort__lock(&gort__sched.lock);
         gp->schedlink = gort__sched.gfree;
         gort__sched.gfree = gp;
-        gort__sched.ngfree++;
+        atomic_store_explicit(&gort__sched.ngfree, gort__sched.ngfree + 1, RELAXED);
         gort__unlock(&gort__sched.lock);
         return;
     }
@@ -463,7 +463,7 @@ static void gfput(gort__p_t *pp, gort__g_t *gp)
         pp->gfreecnt--;
         g->schedlink = gort__sched.gfree;
         gort__sched.gfree = g;
-        gort__sched.ngfree++;
+        atomic_store_explicit(&gort__sched.ngfree, gort__sched.ngfree + 1, RELAXED);
     }
     gort__unlock(&gort__sched.lock);
 }
@@ -471,12 +471,12 @@ static void gfput(gort__p_t *pp, gort__g_t *gp)
 /* Gets a dead G with a stack of the given size, or NULL. */
 static gort__g_t *gfget(gort__p_t *pp, size_t stack_size)
 {
-    if (!pp->gfree && gort__sched.gfree) {
+    if (!pp->gfree && atomic_load_explicit(&gort__sched.ngfree, RELAXED) > 0) {
         gort__lock(&gort__sched.lock);
         while (pp->gfreecnt < GFREE_KEEP && gort__sched.gfree) {
             gort__g_t *g = gort__sched.gfree;
             gort__sched.gfree = g->schedlink;
-            gort__sched.ngfree--;
+            atomic_store_explicit(&gort__sched.ngfree, gort__sched.ngfree - 1, RELAXED);
             g->schedlink = pp->gfree;
             pp->gfree = g;
             pp->gfreecnt++;
@@ -643,7 +643,9 @@ void gort__ready(gort__g_t *gp)
 static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 {
     gort__p_t *pp = mp->p;
-    atomic_store_explicit(&mp->curg, gp, RELAXED);
+    /* release: pairs with the acquire loads of sysmon (preemptone), which
+     * then touches gp's atomics. */
+    atomic_store_explicit(&mp->curg, gp, RELEASE);
     gp->m = mp;
     gort__casgstatus(gp, Grunnable, Grunning);
     if (!inherit)
@@ -678,8 +680,8 @@ static void goexit0(gort__m_t *mp, gort__g_t *gp)
         mp->lockedext = mp->lockedint = 0;
         mp->exiting = true;
     }
-    gp->preempt = false;
-    gp->preemptible = false;
+    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
+    atomic_store_explicit(&gp->preemptible, false, memory_order_relaxed);
     gp->dedicated = false;
     gfput(pp, gp);
     if (is_main)

@@ -46,15 +46,16 @@ static bool sysmon_running;
 
 static void preemptone(gort__p_t *pp)
 {
-    gort__m_t *mp = atomic_load_explicit(&pp->m, RELAXED);
+    /* acquire: pair with the release stores in acquirep and execute. */
+    gort__m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
     if (!mp)
         return;
-    gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
+    gort__g_t *gp = atomic_load_explicit(&mp->curg, memory_order_acquire);
     if (!gp)
         return;
     atomic_store_explicit(&gp->preempt, true, RELAXED);
     gort__stat_add(&gort__sched.preempt_requests, 1);
-    if (gp->preemptible) {
+    if (atomic_load_explicit(&gp->preemptible, memory_order_relaxed)) {
         gort__stat_add(&gort__sched.preempt_signals, 1);
         int saved = errno;
         syscall(SYS_tgkill, getpid(), mp->procid, SIGURG);
@@ -190,7 +191,8 @@ static void on_preempt(int sig, siginfo_t *si, void *uctx)
     if (!mp)
         return;
     gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
-    if (!gp || !gp->preemptible || !atomic_load_explicit(&gp->preempt, RELAXED))
+    if (!gp || !atomic_load_explicit(&gp->preemptible, memory_order_relaxed) ||
+        !atomic_load_explicit(&gp->preempt, RELAXED))
         return;
     /* Are we on gp's stack (not g0's, not an alternate signal stack)? */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
@@ -198,10 +200,12 @@ static void on_preempt(int sig, siginfo_t *si, void *uctx)
         return;
     int saved = errno;
     atomic_store_explicit(&gp->preempt, false, RELAXED);
-    gp->preemptible = false; /* the runtime code below is not preemptible */
+    atomic_store_explicit(&gp->preemptible, false,
+                          memory_order_relaxed); /* the runtime code below is not preemptible */
     gort__stat_add(&mp->stats.preempts_async, 1);
     gort__mcall(MCALL_PREEMPT);
-    gp->preemptible = true; /* back in the region; maybe on another thread */
+    atomic_store_explicit(&gp->preemptible, true,
+                          memory_order_relaxed); /* back in the region; maybe on another thread */
     errno = saved;
 }
 
@@ -249,7 +253,7 @@ GORT_API int gort_preemptible_begin(void)
     int r = install_preempt_signal();
     if (r)
         return r;
-    gp->preemptible = true;
+    atomic_store_explicit(&gp->preemptible, true, memory_order_relaxed);
     return 0;
 }
 
@@ -258,7 +262,7 @@ GORT_API int gort_preemptible_end(void)
     gort__g_t *gp = gort__getg();
     if (!gp)
         return -EPERM;
-    gp->preemptible = false;
+    atomic_store_explicit(&gp->preemptible, false, memory_order_relaxed);
     /* A request that arrived meanwhile is honoured now. */
     if (atomic_load_explicit(&gp->preempt, RELAXED))
         gort__preempt_park(gp);

@@ -230,8 +230,8 @@ typedef struct gort__g {
     _Atomic bool preempt;
     /* The G declared itself async-preemptible (gort_preemptible_begin):
      * sysmon may interrupt it with a signal. Written by the G; read by the
-     * signal handler on the same thread. */
-    volatile bool preemptible;
+     * signal handler on the same thread and by sysmon (relaxed). */
+    _Atomic bool preemptible;
     /* Dedicated (DedicateOSThread): set and cleared by the G itself while
      * running; read by wakers in gort__ready (after they own the wake-up). */
     bool dedicated;
@@ -376,7 +376,7 @@ typedef struct gort__sched {
 
     /* Global free Gs: sched.lock (Go uses its own lock; ours is coarse). */
     gort__g_t *gfree;
-    int32_t ngfree;
+    _Atomic int32_t ngfree; /* changed under sched.lock; read unlocked as a hint */
 
     /* The timer sleeper: at most one idle M without a P sleeps until the
      * earliest timer (Go's blocking netpoll with a timeout). timersleeping

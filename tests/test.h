@@ -15,7 +15,8 @@
  *
  * Exit status: 0 pass, 77 skip (TEST_SKIP), anything else (usually SIGABRT
  * from a failed ASSERT) fail. Every case has a deadline: alarm() fires after
- * the timeout (times $GORT_TEST_TIMEOUT_MULTIPLIER) and aborts with a
+ * the timeout (times $GORT_TEST_TIMEOUT_MULTIPLIER) and a watchdog thread
+ * that waits for the SIGALRM (blocked in every other thread) aborts with a
  * message, so a deadlock fails instead of hanging CI; ctest's TIMEOUT is the
  * backstop.
  *

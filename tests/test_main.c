@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -243,9 +244,23 @@ static unsigned case_timeout(const struct test_case *tc)
     return secs * (unsigned)mult;
 }
 
-static void on_alarm(int sig)
+/* The timeout is alarm(), but SIGALRM is blocked in every thread (the
+ * runtime's threads inherit the mask from the test's main thread) and taken
+ * with sigwait by a watchdog thread started before the case runs. So the
+ * timeout fires whatever the runtime's threads are doing or masking, and
+ * under TSan (which defers a signal handler until the interrupted thread
+ * calls into libc: a spinning goroutine may never do so). */
+static void *watchdog(void *arg)
 {
-    (void)sig;
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0 && sig == SIGALRM)
+            break;
+    }
     write_all(2, timeout_msg, timeout_len);
     if (death_child_pid > 0)
         kill(death_child_pid, SIGKILL);
@@ -258,11 +273,17 @@ static void arm_timeout(const struct test_case *tc, unsigned secs)
     timeout_len = 0;
     bufprintf(timeout_msg, sizeof timeout_msg, &timeout_len,
               TIMEOUT_MARK ": case %s did not finish within %u s (deadlock?)\n", tc->name, secs);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, watchdog, NULL) != 0) {
+        static const char msg[] = "test: cannot start the watchdog thread\n";
+        write_all(2, msg, sizeof msg - 1);
+        abort();
+    }
+    pthread_detach(t);
     alarm(secs);
 }
 
@@ -302,8 +323,16 @@ static pid_t spawn_self(const char *name, const char *extra, int errfd)
     posix_spawn_file_actions_init(&fa);
     if (errfd >= 0)
         posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+    /* The child starts with no signal blocked (this thread blocks SIGALRM). */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc ? -rc : pid;
 }

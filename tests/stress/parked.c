@@ -63,7 +63,7 @@ static int parked_main(void *arg)
     return 0;
 }
 
-TEST_TIMEOUT(parked_1m_at_once, 240)
+TEST_TIMEOUT(parked_1m_at_once, 400)
 {
     n_parked = test_scale(PARKED_N);
     gort_waitgroup_init(&gate);
