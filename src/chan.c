@@ -95,11 +95,16 @@ static void *slot(gort_chan_t *c, uint32_t i)
 
 static void copyelem(gort_chan_t *c, void *dst, const void *src)
 {
-    if (c->elemsize && dst) {
-        if (src)
-            memcpy(dst, src, c->elemsize);
-        else
-            memset(dst, 0, c->elemsize);
+    if (!c->elemsize || !dst)
+        return;
+    if (GORT__LIKELY(src && c->elemsize == 8)) { /* the common word-sized case */
+        uint64_t v;
+        memcpy(&v, src, 8);
+        memcpy(dst, &v, 8);
+    } else if (src) {
+        memcpy(dst, src, c->elemsize);
+    } else {
+        memset(dst, 0, c->elemsize);
     }
 }
 
@@ -158,7 +163,7 @@ static bool unlock_chan(gort__g_t *gp, void *lock)
 
 /* ---- send ---- */
 
-static int chansend(gort_chan_t *c, const void *ep, bool block)
+static int chansend(gort_chan_t *c, const void *ep, bool block, gort__g_t *gp)
 {
     /* Fast path (Go's, for buffered channels only: the wait queues are not
      * atomics): a non-blocking send on an open, full channel fails without
@@ -188,18 +193,17 @@ static int chansend(gort_chan_t *c, const void *ep, bool block)
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    gort__g_t *gp = gort__getg();
     sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c};
     gp->param = NULL;
     gort__waitq_enqueue(&c->sendq, &mysg);
-    gort__park(unlock_chan, &c->lock, waitReasonChanSend);
+    gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanSend);
     /* Woken by a receiver (success) or by close. */
     return mysg.success ? 0 : -EPIPE;
 }
 
 /* ---- receive ---- */
 
-static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block)
+static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block, gort__g_t *gp)
 {
     bool ok = false;
     if (!block && c->dataqsiz > 0 && !atomic_load_explicit(&c->closed, RELAXED) &&
@@ -230,11 +234,10 @@ static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block)
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    gort__g_t *gp = gort__getg();
     sudog_t mysg = {.g = gp, .elem = ep, .c = c};
     gp->param = NULL;
     gort__waitq_enqueue(&c->recvq, &mysg);
-    gort__park(unlock_chan, &c->lock, waitReasonChanReceive);
+    gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
     ok = mysg.success; /* false: closed (close zeroed *ep) */
 out:
     if (okp)
@@ -280,32 +283,34 @@ GORT_API int gort_chan_send(gort_chan_t *c, const void *elem)
 {
     if (!c)
         return -EINVAL;
-    if (!gort__api_g())
+    gort__g_t *gp = gort__api_g();
+    if (!gp)
         return -EPERM;
-    return chansend(c, elem, true);
+    return chansend(c, elem, true, gp);
 }
 
 GORT_API int gort_chan_recv(gort_chan_t *c, void *elem, bool *ok)
 {
     if (!c)
         return -EINVAL;
-    if (!gort__api_g())
+    gort__g_t *gp = gort__api_g();
+    if (!gp)
         return -EPERM;
-    return chanrecv(c, elem, ok, true);
+    return chanrecv(c, elem, ok, true, gp);
 }
 
 GORT_API int gort_chan_try_send(gort_chan_t *c, const void *elem)
 {
     if (!c)
         return -EINVAL;
-    return chansend(c, elem, false);
+    return chansend(c, elem, false, NULL);
 }
 
 GORT_API int gort_chan_try_recv(gort_chan_t *c, void *elem, bool *ok)
 {
     if (!c)
         return -EINVAL;
-    return chanrecv(c, elem, ok, false);
+    return chanrecv(c, elem, ok, false, NULL);
 }
 
 GORT_API int gort_chan_send_deadline(gort_chan_t *c, const void *elem, int64_t deadline_ns)
@@ -400,5 +405,5 @@ size_t gort__chan_elemsize(gort_chan_t *c)
 
 void gort__chan_trysend_from_timer(gort_chan_t *c, const void *elem)
 {
-    (void)chansend(c, elem, false);
+    (void)chansend(c, elem, false, NULL);
 }

@@ -84,8 +84,14 @@ void gort__stack_freeall(void);             /* unmaps everything at shutdown */
 /* If addr is in the guard area of a stack of this run, true. */
 bool gort__stack_is_guard(const gort__stack_t *st, uintptr_t addr);
 const char *gort__stack_guard_mode(void);
+/* How a stack's guard was made (gort__stack_t.kind). */
+enum { STACK_GUARD_NONE = 0, STACK_GUARD_INSTALL, STACK_GUARD_MPROTECT, STACK_GUARD_CANARY };
+bool gort__stack_canary_check(const gort__stack_t *st);
 /* In canary mode, false once the goroutine has written below its stack. */
-bool gort__stack_canary_ok(const gort__stack_t *st);
+static inline bool gort__stack_canary_ok(const gort__stack_t *st)
+{
+    return st->kind != STACK_GUARD_CANARY || gort__stack_canary_check(st);
+}
 extern _Atomic uint64_t gort__stacks_mapped;
 extern _Atomic uint64_t gort__stack_bytes_mapped;
 
@@ -139,6 +145,7 @@ bool gort__stopm(gort__m_t *mp);
 void gort__startm(gort__p_t *pp, bool spinning);
 void gort__handoffp(gort__p_t *pp);
 void gort__mcall(int op);
+void gort__mcall_g(gort__g_t *gp, int op);
 void gort__dropg(gort__m_t *mp, gort__g_t *gp);
 /* Go's checkdead; caller holds sched.lock. */
 void gort__checkdead(void);
@@ -197,6 +204,9 @@ void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
 /* Makes a parked G runnable on the current P's runnext (Go's goready) and
  * wakes an idle P. From a goroutine or g0 with a P; from a foreign thread the
  * G goes to the global queue. */
+/* gort__park for a caller that has its G at hand. */
+void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
+                  enum gort__waitreason reason);
 void gort__ready(gort__g_t *gp);
 void gort__gosched(void); /* yield: current G to the local queue tail */
 GORT__NORETURN void gort__goexit(void);

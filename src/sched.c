@@ -570,8 +570,14 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
  * the switch (the M, the P) may be used after it. */
 void gort__mcall(int op)
 {
-    gort__m_t *mp = gort__getm();
-    gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
+    gort__mcall_g(gort__getg(), op);
+}
+
+/* mcall for a caller that knows its G (saves a TLS read on hot paths);
+ * gp->m is the M running gp. */
+void gort__mcall_g(gort__g_t *gp, int op)
+{
+    gort__m_t *mp = gp->m;
     mp->mcall_op = op;
     san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
     gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
@@ -605,12 +611,17 @@ void gort__gosched(void)
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
                 enum gort__waitreason reason)
 {
-    gort__m_t *mp = gort__getm();
-    gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
+    gort__park_g(gort__getg(), unlockf, lock, reason);
+}
+
+void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
+                  enum gort__waitreason reason)
+{
+    gort__m_t *mp = gp->m;
     gp->waitreason = (uint8_t)reason;
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
-    gort__mcall(MCALL_PARK);
+    gort__mcall_g(gp, MCALL_PARK);
 }
 
 void gort__ready(gort__g_t *gp)
@@ -730,7 +741,8 @@ top:
         return NULL;
     gort__p_t *pp = mp->p;
     *inherit = false;
-    gort__checktimers(pp, 0);
+    if (atomic_load_explicit(&pp->timer0when, RELAXED) != 0)
+        gort__checktimers(pp, 0);
 
     /* Fairness: check the global queue once in a while, or two goroutines
      * that keep readying each other through runnext starve it. */

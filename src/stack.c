@@ -50,7 +50,6 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-enum { STACK_GUARD_NONE = 0, STACK_GUARD_INSTALL, STACK_GUARD_MPROTECT, STACK_GUARD_CANARY };
 enum { STACK_NCLASS = 8, STACK_CLASS_LARGE = 0xff };
 enum { STACKCACHE_MAX = 32, STACKCACHE_REFILL = 16 };
 #define GUARD_BYTES   ((size_t)16 * 1024)
@@ -391,9 +390,9 @@ bool gort__stack_is_guard(const gort__stack_t *st, uintptr_t addr)
     return addr < st->lo && addr >= st->lo - GUARD_BYTES;
 }
 
-bool gort__stack_canary_ok(const gort__stack_t *st)
+bool gort__stack_canary_check(const gort__stack_t *st)
 {
-    return st->kind != STACK_GUARD_CANARY || *(volatile uint64_t *)st->lo == STACK_CANARY;
+    return *(volatile uint64_t *)st->lo == STACK_CANARY;
 }
 
 /* Unmaps every chunk and forgets every pooled stack. Runs when no goroutine
