@@ -9,14 +9,34 @@
  * Conventions
  *  - Every call that can fail returns 0 or a negative errno value; calls that
  *    return data return a non-negative value or a negative errno. The library
- *    never writes errno.
+ *    never writes errno. gort_strerror() describes the codes.
  *  - Durations are int64_t nanoseconds.
  *  - Config and stats structs start with a size field: set it to
  *    sizeof(struct) so the struct can grow without breaking the ABI.
- *  - Contexts: "goroutine" means code running as a gort goroutine (the main
- *    goroutine or one started by gort_go). "Foreign thread" means any other
- *    thread, including the thread that called gort_main while it waits.
+ *  - Contexts: every function says from where it may be called.
+ *      "goroutine": code running as a gort goroutine (the main goroutine, one
+ *        started by gort_go or by a timer), dedicated or not.
+ *      "dedicated goroutine": a goroutine between gort_dedicate_os_thread()
+ *        and its last gort_undedicate_os_thread(). It may call everything a
+ *        goroutine may; where the effect differs, the function says how.
+ *      "foreign thread": any other thread: one the program created itself,
+ *        or any thread before gort_main starts or after it returns.
+ *      "any context": all of these.
  *    Calls that need a goroutine return -EPERM from a foreign thread.
+ *  - Undefined behaviour: what a function does not detect is listed under
+ *    "Undefined". In addition, nothing may be called from a signal handler
+ *    unless it says "async-signal-safe", by a goroutine between
+ *    gort_entersyscall and gort_exitsyscall (except gort_exitsyscall), or
+ *    inside gort_preemptible_begin/end (except gort_preemptible_end); and a
+ *    NULL pointer argument is undefined unless the function allows it or
+ *    returns -EINVAL for it. Debug builds (GORT_DEBUG >= 1) catch some misuse
+ *    with a fatal error.
+ *  - Man pages: gort(7) is the overview; gort_main(3), gort_go(3),
+ *    gort_chan_make(3), gort_select(3), gort_timer_start(3), gort_syscall(3),
+ *    gort_lock_os_thread(3), gort_preempt_check(3),
+ *    gort_dedicate_os_thread(3), gort_waitgroup_add(3), gort_mutex_lock(3)
+ *    and gort_stats_get(3) cover every function; `man 3 <function>` finds
+ *    its page.
  */
 #ifndef GORT_H
 #define GORT_H
@@ -42,11 +62,16 @@ extern "C" {
 #define GORT_NORETURN
 #endif
 
-/* Returns the library version as "MAJOR.MINOR.PATCH". Any context. */
+/* Returns the version of the libgort the program runs with, as
+ * "MAJOR.MINOR.PATCH" (a static string; the GORT_VERSION_* macros give the
+ * version it was compiled against). Any context, async-signal-safe. */
 GORT_API const char *gort_version(void);
 
-/* Returns a static description of a gort error code (a negative errno).
- * Any context, async-signal-safe. */
+/* Returns a static description of a gort error code (a negative errno, or
+ * 0), in gort's terms: -EPERM is "not called from a goroutine"; "unknown
+ * error" for codes gort does not return. A function's own documentation
+ * gives the precise meaning of each code it returns. Any context,
+ * async-signal-safe. */
 GORT_API const char *gort_strerror(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -96,13 +121,23 @@ typedef void (*gort_fn)(void *arg);
  * gort_main may be called again afterwards.
  *
  * cfg may be NULL for defaults. fn should return a non-negative status so it
- * cannot be confused with the runtime's own errors.
+ * cannot be confused with the runtime's own errors. When every goroutine is
+ * blocked and nothing can wake one, the process dies with Go's "all
+ * goroutines are asleep - deadlock!" and a goroutine dump, unless cfg->flags
+ * has GORT_CONFIG_NO_DEADLOCK_CHECK.
  *
- * Contexts: a foreign thread only (never from a goroutine).
+ * Contexts: a foreign thread only (never from a goroutine); one run at a
+ * time per process.
  * Returns: fn's result; -EINVAL for a NULL fn, a bad cfg->size, gomaxprocs
- * outside [0, GORT_MAXPROCS_MAX] or a bad stack size; -EBUSY if the runtime is
- * already running (or a previous run left a thread stuck in a goroutine);
- * -ENOMEM or -EAGAIN if memory or threads could not be had.
+ * outside [0, GORT_MAXPROCS_MAX], a bad stack size or unknown flags; -EBUSY
+ * if the runtime is already running, when called from a goroutine, or if a
+ * previous run left a thread stuck in a goroutine; -ENOMEM or -EAGAIN if
+ * memory or threads could not be had.
+ * Undefined: after gort_main returns, using a channel or sync object that
+ * an abandoned goroutine was blocked on (gort_chan_free says -EBUSY), or a
+ * timer that was not freed (free timers before the main goroutine returns);
+ * a foreign thread that still wakes goroutines (gort_chan_try_send, unlock,
+ * ...) while gort_main returns.
  */
 GORT_API int gort_main(gort_main_fn fn, void *arg, const gort_config_t *cfg);
 
@@ -112,37 +147,53 @@ typedef struct gort_go_opts {
 } gort_go_opts_t;
 
 /*
- * gort_go - start fn(arg) as a new goroutine.
+ * gort_go - start fn(arg) as a new goroutine, with the stack size of
+ * gort_config_t.stack_size.
  *
  * The new goroutine is put in the caller's P's runnext slot (Go's newproc),
  * so it usually runs as soon as the caller blocks or yields, and an idle P
- * is woken to steal work if there is one.
+ * is woken to steal work if there is one. It ends when fn returns or it
+ * calls gort_exit; nothing waits for it (use a WaitGroup or a channel).
  *
- * Contexts: goroutine. Returns 0, -EPERM from a foreign thread, -EINVAL for
- * a NULL fn, -ENOMEM when no stack can be mapped.
+ * Contexts: goroutine. From a dedicated goroutine the new goroutine goes to
+ * the global run queue instead (nobody steals from a dedicated P).
+ * Returns 0, -EPERM from a foreign thread, -EINVAL for a NULL fn, -ENOMEM
+ * when no stack can be mapped.
+ * Undefined: arg must stay valid until the goroutine is done with it. A
+ * goroutine that overflows its stack kills the process ("stack overflow in
+ * goroutine N"; with canary guards, once it next stops running).
  */
 GORT_API int gort_go(gort_fn fn, void *arg);
 
-/* gort_go with options; *id_out (if not NULL) receives the goroutine's id.
- * Returns as gort_go, plus -EINVAL for bad opts. */
+/* gort_go with options (opts may be NULL; else set opts->size); *id_out, if
+ * not NULL, receives the new goroutine's id (what gort_self_id returns in
+ * it). Contexts: goroutine, as gort_go. Returns as gort_go, plus -EINVAL
+ * for an opts->size that does not cover stack_size or a stack_size outside
+ * GORT_STACK_MIN..GORT_STACK_MAX. */
 GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uint64_t *id_out);
 
 /* gort_yield - let other goroutines run (Go's runtime.Gosched: the caller is
- * put at the tail of its P's run queue). Contexts: goroutine.
- * Returns 0 or -EPERM. */
+ * put at the tail of its P's run queue). A dedicated goroutine yields its
+ * thread to the kernel instead (sched_yield): no other goroutine runs
+ * there. Contexts: goroutine. Returns 0, or -EPERM from a foreign thread. */
 GORT_API int gort_yield(void);
 
 /* gort_exit - end the calling goroutine now (Go's runtime.Goexit). In the
- * main goroutine it ends gort_main with status 0. Never returns when called
- * from a goroutine; returns -EPERM from a foreign thread. */
+ * main goroutine it ends gort_main with status 0. A goroutine locked to its
+ * thread (gort_lock_os_thread) or dedicated ends its thread too. Contexts:
+ * goroutine. Never returns when called from a goroutine; returns -EPERM
+ * from a foreign thread. Undefined: nothing is unwound: locks it holds stay
+ * locked, and its stack is freed under any pointer into it. */
 GORT_API int gort_exit(void);
 
-/* gort_self_id - the calling goroutine's id (> 0; the main goroutine is 1).
- * Returns -EPERM from a foreign thread. */
+/* gort_self_id - the calling goroutine's id (> 0; the main goroutine is 1;
+ * ids are not reused within a run of gort_main). Contexts: goroutine.
+ * Returns the id, or -EPERM from a foreign thread. */
 GORT_API int64_t gort_self_id(void);
 
-/* gort_gomaxprocs - the number of Ps. Any context; -ESRCH when the runtime
- * is not running. */
+/* gort_gomaxprocs - the number of normal Ps, GOMAXPROCS (fixed for a run;
+ * dedicated Ps are not counted). Any context. Returns it, or -ESRCH when
+ * the runtime is not running. */
 GORT_API int gort_gomaxprocs(void);
 
 /* ------------------------------------------------------------------------ */
@@ -198,9 +249,10 @@ typedef struct gort_stats {
     uint64_t dedicated_threads_reused; /* dedicate found an idle thread: none created */
 } gort_stats_t;
 
-/* Fills *st (st->size must be set; fields past it are left alone).
- * Any context. Returns 0, -EINVAL for NULL or a too-small size, -ESRCH when
- * the runtime is not running. */
+/* Fills *st with the current run's counters (st->size must be set; fields
+ * past it are left alone, and so is size). Any context. Returns 0, -EINVAL
+ * for NULL or a size that does not cover goroutines_created, -ESRCH when
+ * the runtime is not running (the counters go when gort_main returns). */
 GORT_API int gort_stats_get(gort_stats_t *st);
 
 /* ------------------------------------------------------------------------ */
@@ -221,16 +273,22 @@ GORT_API int gort_stats_get(gort_stats_t *st);
  *
  * Between enter and exit the goroutine must not call gort (it holds no P),
  * and must not be switched to another thread by other means.
- * Contexts: goroutine. Return 0 or -EPERM (gort_exitsyscall: -EINVAL if the
- * goroutine is not in a syscall). */
+ * Contexts: goroutine. A dedicated goroutine keeps its own P in all three
+ * ways and wakes nobody (it needs no protocol: a raw call is as good).
+ * Return 0 or -EPERM from a foreign thread (gort_exitsyscall: -EINVAL if the
+ * goroutine is not between enter and exit).
+ * Undefined: calling any other gort function, entering again, or ending the
+ * goroutine between enter and exit. */
 GORT_API int gort_entersyscall(void);
 GORT_API int gort_entersyscallblock(void);
 GORT_API int gort_exitsyscall(void);
 
 enum { GORT_SYSCALL_RAW = 0, GORT_SYSCALL_LAZY = 1, GORT_SYSCALL_EAGER = 2 };
-/* Makes system call nr through the given protocol. Returns its result, or
- * -errno (the library never sets errno); -EINVAL for a bad mode, -EPERM for
- * lazy/eager from a foreign thread (raw works anywhere). */
+/* Makes system call nr with syscall(2) through the given protocol (enter,
+ * call, exit). Contexts: goroutine; GORT_SYSCALL_RAW also from a foreign
+ * thread. Returns the call's result, or -errno when it fails (errno itself
+ * is left as it was); -EINVAL for a bad mode, -EPERM for lazy/eager from a
+ * foreign thread. */
 GORT_API long gort_syscall(int mode, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 
 /* ------------------------------------------------------------------------ */
@@ -244,23 +302,32 @@ GORT_API long gort_syscall(int mode, long nr, long a1, long a2, long a3, long a4
  * from another thread (the cost DedicateOSThread removes). If the goroutine
  * exits while locked, its thread ends (it may have changed per-thread
  * state); the thread that called gort_main instead idles until shutdown.
- * Contexts: goroutine. Returns 0, -EPERM, -EOVERFLOW (nesting limit). */
+ * In a dedicated goroutine (already wired to its thread) calls only count.
+ * Contexts: goroutine. Returns 0, -EPERM from a foreign thread, -EOVERFLOW
+ * past UINT32_MAX nested calls. */
 GORT_API int gort_lock_os_thread(void);
-/* Undoes one gort_lock_os_thread (a no-op when not locked). Returns 0 or
- * -EPERM. */
+/* Undoes one gort_lock_os_thread (a no-op when not locked). A dedicated
+ * goroutine stays wired until its last undedicate. Contexts: goroutine.
+ * Returns 0, or -EPERM from a foreign thread. */
 GORT_API int gort_unlock_os_thread(void);
 
 /* Preemption: sysmon asks a goroutine that has run for 10 ms without
  * blocking to yield. Every gort call by a goroutine honours such a request;
- * gort_preempt_check() is the cheapest one, for long loops. Returns 0 or
- * -EPERM. */
+ * gort_preempt_check() is the cheapest one, for long loops. Dedicated
+ * goroutines are never asked (the kernel schedules them). Contexts:
+ * goroutine. Returns 0 (after yielding if asked), or -EPERM from a foreign
+ * thread. */
 GORT_API int gort_preempt_check(void);
 /* Between gort_preemptible_begin and gort_preemptible_end the goroutine may
  * also be preempted asynchronously: sysmon sends its thread SIGURG and the
  * handler switches goroutines. In that region the code must not call gort
  * or anything that takes a lock (malloc, stdio, pthread mutexes): pure
- * computation only. gort installs a SIGURG handler on first use. Contexts:
- * goroutine. Return 0, -EPERM (-EINVAL if the handler cannot be installed). */
+ * computation only; debug builds die on a gort call there. Regions do not
+ * nest: the first end closes the region, and a request that arrived in it
+ * is honoured there. gort installs a SIGURG handler on first use. A
+ * dedicated goroutine is never preempted. Contexts: goroutine. Return 0,
+ * -EPERM from a foreign thread (begin: -EINVAL if the handler cannot be
+ * installed). Undefined: anything but computation inside the region. */
 GORT_API int gort_preemptible_begin(void);
 GORT_API int gort_preemptible_end(void);
 
@@ -291,17 +358,18 @@ GORT_API int gort_preemptible_end(void);
  * sandbox's task goroutines, a debugger's ptrace goroutine), not for ones
  * that mostly talk to other goroutines.
  *
- * Contexts: goroutine. Returns 0; -EPERM from a foreign thread; -EAGAIN
- * when a thread to take over the normal P could not be created (EAGAIN,
- * RLIMIT_NPROC): the goroutine carries on as a normal goroutine; -ENOMEM;
- * -EOVERFLOW past UINT32_MAX nested calls.
+ * Contexts: goroutine (in a dedicated goroutine it nests). Returns 0;
+ * -EPERM from a foreign thread; -EAGAIN when a thread to take over the
+ * normal P could not be created (EAGAIN, RLIMIT_NPROC): the goroutine
+ * carries on as a normal goroutine; -ENOMEM; -EOVERFLOW past UINT32_MAX
+ * nested calls.
  */
 GORT_API int gort_dedicate_os_thread(void);
 /* Undoes one gort_dedicate_os_thread (a no-op if not dedicated). After the
  * last one the goroutine is scheduled normally again: it keeps running on
  * this thread with an idle normal P if there is one, else it waits in the
  * global run queue; the thread and the dedicated P are kept for reuse.
- * Contexts: goroutine. Returns 0 or -EPERM. */
+ * Contexts: goroutine. Returns 0, or -EPERM from a foreign thread. */
 GORT_API int gort_undedicate_os_thread(void);
 
 /* ------------------------------------------------------------------------ */
@@ -322,15 +390,21 @@ typedef struct gort_waitgroup {
         }                                                                                          \
     }
 
+/* Sets the counter to zero (as GORT_WAITGROUP_INIT). Any context.
+ * Undefined: while the WaitGroup is in use. */
 GORT_API void gort_waitgroup_init(gort_waitgroup_t *wg);
 /* Adds delta (may be negative) to the counter. When it reaches zero every
- * waiter is woken. Any context. Returns 0, -EINVAL if the counter would go
- * negative (the counter is left unchanged), -EOVERFLOW past INT32_MAX. */
+ * waiter is woken. Any context. Returns 0, -EINVAL for NULL or if the
+ * counter would go negative (the counter is left unchanged), -EOVERFLOW
+ * past INT32_MAX. Undefined: as in Go, an add with a positive delta while
+ * the counter is zero must happen before the gort_waitgroup_wait it is
+ * meant for (do it before starting the goroutine, not in it). */
 GORT_API int gort_waitgroup_add(gort_waitgroup_t *wg, int delta);
 /* gort_waitgroup_add(wg, -1). */
 GORT_API int gort_waitgroup_done(gort_waitgroup_t *wg);
-/* Parks the calling goroutine until the counter is zero. Contexts:
- * goroutine. Returns 0 or -EPERM. */
+/* Parks the calling goroutine until the counter is zero (returns at once
+ * if it is). Contexts: goroutine. Returns 0, -EINVAL for NULL, -EPERM from
+ * a foreign thread. */
 GORT_API int gort_waitgroup_wait(gort_waitgroup_t *wg);
 
 /* ------------------------------------------------------------------------ */
@@ -338,13 +412,15 @@ GORT_API int gort_waitgroup_wait(gort_waitgroup_t *wg);
 /* ------------------------------------------------------------------------ */
 
 /* The runtime's clock: CLOCK_MONOTONIC in nanoseconds. Deadlines passed to
- * the *_deadline calls are absolute values of this clock. Any context. */
+ * the *_deadline calls are absolute values of this clock. Any context, also
+ * when the runtime is not running. */
 GORT_API int64_t gort_now_ns(void);
 
 /* Parks the calling goroutine for at least ns nanoseconds (ns <= 0 returns
  * at once). The thread runs other goroutines meanwhile; lateness is the
- * kernel's timer slack (50 us by default) plus the time to get a P.
- * Contexts: goroutine. Returns 0 or -EPERM. */
+ * kernel's timer slack (50 us by default) plus the time to get a P. A
+ * dedicated goroutine's thread sleeps on its own until then.
+ * Contexts: goroutine. Returns 0, or -EPERM from a foreign thread. */
 GORT_API int gort_sleep_ns(int64_t ns);
 
 /* ------------------------------------------------------------------------ */
@@ -365,12 +441,15 @@ typedef struct gort_chan gort_chan_t;
  * > INT32_MAX) or -ENOMEM. */
 GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap);
 
-/* Frees a channel. Returns -EBUSY (and frees nothing) while goroutines
- * are blocked on it. Any context; using the channel afterwards is undefined. */
+/* Frees a channel (any buffered values are dropped). Any context.
+ * Returns 0, -EINVAL for NULL, -EBUSY (and frees nothing) while goroutines
+ * are blocked on it. Undefined: using the channel afterwards, or freeing it
+ * while another thread may still use it or a timer may still send on it. */
 GORT_API int gort_chan_free(gort_chan_t *c);
 
-/* Sends *elem (elem_size bytes; elem may be NULL when elem_size is 0),
- * blocking until a receiver takes it or buffer space frees up.
+/* Sends *elem (elem_size bytes, copied; elem may be NULL when elem_size is
+ * 0), blocking until a receiver takes it or buffer space frees up. A
+ * dedicated receiver's thread is woken directly.
  * Contexts: goroutine. Returns 0; -EPIPE if the channel is or becomes closed
  * (Go panics here; the value was not sent); -EINVAL for a NULL channel;
  * -EPERM from a foreign thread. */
@@ -379,28 +458,33 @@ GORT_API int gort_chan_send(gort_chan_t *c, const void *elem);
 /* Receives into *elem (may be NULL to discard). *ok (may be NULL) is set to
  * true for a value sent by a sender, false when the channel is closed and
  * empty (then *elem is zeroed). A closed channel's buffer is drained first.
- * Contexts: goroutine. Returns 0, -EINVAL for a NULL channel, -EPERM. */
+ * Contexts: goroutine. Returns 0, -EINVAL for a NULL channel, -EPERM from a
+ * foreign thread. */
 GORT_API int gort_chan_recv(gort_chan_t *c, void *elem, bool *ok);
 
-/* Non-blocking variants: -EAGAIN when the operation would block. They
- * never park, so they may also be called from foreign threads (a goroutine
- * they wake goes to the global run queue). */
+/* Non-blocking variants: -EAGAIN when the operation would block; otherwise
+ * as gort_chan_send / gort_chan_recv. They never park, so they may be
+ * called from any context (a goroutine a foreign thread wakes goes to the
+ * global run queue, and deadlock detection is off for the rest of the run
+ * once that happens). */
 GORT_API int gort_chan_try_send(gort_chan_t *c, const void *elem);
 GORT_API int gort_chan_try_recv(gort_chan_t *c, void *elem, bool *ok);
 
 /* Blocking variants that give up at deadline_ns (gort_now_ns clock):
  * -ETIMEDOUT. A deadline in the past behaves like the try variant, but
- * returns -ETIMEDOUT instead of -EAGAIN. Contexts: goroutine. */
+ * returns -ETIMEDOUT instead of -EAGAIN. Otherwise as gort_chan_send /
+ * gort_chan_recv. Contexts: goroutine. */
 GORT_API int gort_chan_send_deadline(gort_chan_t *c, const void *elem, int64_t deadline_ns);
 GORT_API int gort_chan_recv_deadline(gort_chan_t *c, void *elem, bool *ok, int64_t deadline_ns);
 
 /* Closes the channel: every blocked receiver gets ok == false, every
- * blocked sender -EPIPE; buffered values can still be received. Any context.
- * Returns 0, -EPIPE if already closed, -EINVAL for NULL. */
+ * blocked sender -EPIPE; buffered values can still be received, and later
+ * sends fail with -EPIPE. Any context. Returns 0, -EPIPE if already closed,
+ * -EINVAL for NULL. */
 GORT_API int gort_chan_close(gort_chan_t *c);
 
-/* Number of buffered elements, and buffer capacity. Any context.
- * -EINVAL for NULL. */
+/* Number of buffered elements (a snapshot), and buffer capacity. Any
+ * context. Return the number, or -EINVAL for NULL. */
 GORT_API ssize_t gort_chan_len(gort_chan_t *c);
 GORT_API ssize_t gort_chan_cap(gort_chan_t *c);
 
@@ -428,11 +512,15 @@ typedef struct gort_select_case {
  * same channels never deadlock. Contexts: goroutine (with
  * GORT_SELECT_NONBLOCK: any context). Returns the index, -EAGAIN
  * (NONBLOCK, nothing ready), -EINVAL (NULL cases with n > 0, a bad dir, n >
- * 65536, or blocking with no non-NULL channel: that would block forever),
- * -EPERM from a foreign thread when it would block. */
+ * 65536, unknown flags, or blocking with no non-NULL channel: that would
+ * block forever), -ENOMEM (more than 32 channels and no memory), -EPERM
+ * from a foreign thread without GORT_SELECT_NONBLOCK.
+ * Undefined: changing the cases or their elem buffers while it runs. */
 GORT_API int gort_select(gort_select_case_t *cases, size_t n, unsigned flags);
-/* As gort_select, but gives up at deadline_ns with -ETIMEDOUT. With no
- * non-NULL channel it just sleeps until the deadline. */
+/* As gort_select without flags, but gives up at deadline_ns (gort_now_ns
+ * clock) with -ETIMEDOUT; a deadline in the past polls once. With no
+ * non-NULL channel it just sleeps until the deadline. Contexts: goroutine.
+ * Returns as gort_select, with -ETIMEDOUT instead of -EAGAIN. */
 GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t deadline_ns);
 
 /* ------------------------------------------------------------------------ */
@@ -447,30 +535,44 @@ GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t d
  * and are run by the scheduler. */
 typedef struct gort_timer gort_timer_t;
 
-/* Creates and starts a timer. Exactly one of ch and fn must be non-NULL.
- * delay_ns < 0 counts as 0; period_ns < 0 is -EINVAL.
- * Contexts: goroutine. Returns 0 and *out, -EINVAL, -ENOMEM, -EPERM. */
+/* Creates and starts a timer on the caller's P. Exactly one of ch and fn
+ * must be non-NULL. delay_ns < 0 counts as 0; period_ns < 0 is -EINVAL.
+ * Contexts: goroutine. Returns 0 and *out; -EINVAL (NULL out, both or
+ * neither of ch and fn, a ch whose elem_size is not 8, period_ns < 0);
+ * -ENOMEM; -EPERM from a foreign thread.
+ * Undefined: freeing ch while the timer may fire; a timer outliving
+ * gort_main (free it before the main goroutine returns). A fn timer whose
+ * goroutine cannot be created (no memory) skips that firing. */
 GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t period_ns,
                               gort_chan_t *ch, gort_fn fn, void *arg);
 /* Stops the timer: once it returns, the timer does not fire (a firing that
- * already started completes first). Returns 1 if the timer was pending, 0 if
- * it had already fired (one-shot) or was stopped. Contexts: goroutine. */
+ * already started completes first; a goroutine a fn timer started runs on).
+ * A value it sent stays in the channel. Contexts: goroutine. Returns 1 if
+ * the timer was pending, 0 if it had already fired (one-shot) or was
+ * stopped; -EINVAL for NULL; -EPERM from a foreign thread. */
 GORT_API int gort_timer_stop(gort_timer_t *t);
 /* Re-arms the timer with a new delay and period, whether or not it fired or
- * was stopped. Returns 1 if it was pending, 0 if not; -EINVAL for bad args.
- * Contexts: goroutine. */
+ * was stopped. Contexts: goroutine. Returns 1 if it was pending, 0 if not;
+ * -EINVAL for NULL or period_ns < 0; -EPERM from a foreign thread. */
 GORT_API int gort_timer_reset(gort_timer_t *t, int64_t delay_ns, int64_t period_ns);
-/* Stops and frees the timer. Contexts: goroutine. Returns 0, -EINVAL. */
+/* Stops and frees the timer. Contexts: goroutine. Returns 0, -EINVAL for
+ * NULL, -EPERM from a foreign thread (the timer is then left alone).
+ * Undefined: using the timer afterwards. */
 GORT_API int gort_timer_free(gort_timer_t *t);
 
 /* ------------------------------------------------------------------------ */
 /* Mutex, RWMutex, Cond, Once, Semaphore                                    */
 /* ------------------------------------------------------------------------ */
 
-/* All of these park the goroutine, never the thread. Zero-initialise them
- * (the *_INIT macros) before use; do not copy them once used. Blocking calls
- * need a goroutine (-EPERM from a foreign thread); try, unlock, release and
- * signal calls work from any context. */
+/* All of these park the goroutine, never the thread (a dedicated
+ * goroutine's thread sleeps until it is woken directly). Zero-initialise
+ * them (the *_INIT macros) before use; do not copy them once used.
+ * Blocking calls need a goroutine (-EPERM from a foreign thread); try,
+ * unlock, release, signal and broadcast calls work from any context. The
+ * int calls return -EINVAL for a NULL object. None of them is recursive: a
+ * goroutine that locks a mutex it holds (or read-locks an RWMutex twice
+ * while a writer waits) deadlocks. Undefined: copying or freeing one while
+ * it is in use. */
 
 /* Go's sync.Mutex: spins briefly, then parks; a waiter that has waited
  * for more than 1 ms switches the mutex to starvation mode, in which
@@ -484,10 +586,14 @@ typedef struct gort_mutex {
             0                                                                                      \
         }                                                                                          \
     }
+/* Locks m, parking until it is free. Contexts: goroutine. Returns 0,
+ * -EINVAL, -EPERM from a foreign thread. */
 GORT_API int gort_mutex_lock(gort_mutex_t *m);
-/* Returns 0 if it took the lock, -EBUSY if not. Any context. */
+/* Returns 0 if it took the lock, -EBUSY if not, -EINVAL. Any context. */
 GORT_API int gort_mutex_trylock(gort_mutex_t *m);
-/* Returns 0, or -EPERM if the mutex is not locked (Go throws). */
+/* Unlocks m; as in Go any goroutine or thread may unlock a mutex another
+ * one locked. Any context. Returns 0, -EINVAL, or -EPERM if the mutex is
+ * not locked (Go throws). */
 GORT_API int gort_mutex_unlock(gort_mutex_t *m);
 
 /* Go's sync.RWMutex: writers exclude everyone; a blocked writer keeps new
@@ -501,6 +607,10 @@ typedef struct gort_rwmutex {
             0                                                                                      \
         }                                                                                          \
     }
+/* rlock / lock: take a read (shared) or write (exclusive) lock, parking
+ * until it is granted. Contexts: goroutine. Return 0, -EINVAL, -EPERM from
+ * a foreign thread. runlock / unlock: release one; any context. Return 0,
+ * -EINVAL, or -EPERM if no such lock is held (Go throws). */
 GORT_API int gort_rwmutex_rlock(gort_rwmutex_t *rw);
 GORT_API int gort_rwmutex_runlock(gort_rwmutex_t *rw);
 GORT_API int gort_rwmutex_lock(gort_rwmutex_t *rw);
@@ -516,8 +626,13 @@ typedef struct gort_cond {
             0                                                                                      \
         }                                                                                          \
     }
-/* Atomically unlocks m and parks; relocks m before returning. */
+/* Atomically unlocks m and parks until signalled; relocks m before
+ * returning. Wait in a loop that checks the condition, as in Go.
+ * Contexts: goroutine. Returns 0, -EINVAL, -EPERM from a foreign thread or
+ * if m is not locked. Undefined: m locked by someone else than the caller. */
 GORT_API int gort_cond_wait(gort_cond_t *c, gort_mutex_t *m);
+/* Wake one waiter (signal) or all of them (broadcast), if any; the mutex
+ * need not be held. Any context. Return 0 or -EINVAL. */
 GORT_API int gort_cond_signal(gort_cond_t *c);
 GORT_API int gort_cond_broadcast(gort_cond_t *c);
 
@@ -532,7 +647,9 @@ typedef struct gort_once {
         }                                                                                          \
     }
 /* Runs fn(arg) if no call on this once has run it; every caller returns
- * after it has completed. Contexts: goroutine. */
+ * after it has completed. Contexts: goroutine. Returns 0, -EINVAL (NULL o
+ * or fn), -EPERM from a foreign thread. Undefined: fn calling
+ * gort_once_do on the same once (it deadlocks, as in Go). */
 GORT_API int gort_once_do(gort_once_t *o, gort_fn fn, void *arg);
 
 /* A counting semaphore (Go's runtime semaphore, FIFO). */
@@ -545,11 +662,18 @@ typedef struct gort_sema {
             0                                                                                      \
         }                                                                                          \
     }
-/* Sets the count (before any use). */
+/* Sets the count (GORT_SEMA_INIT is a count of 0). Any context; a NULL s is
+ * ignored. Undefined: while the semaphore is in use. */
 GORT_API void gort_sema_init(gort_sema_t *s, uint32_t count);
+/* Takes a unit, parking until one is available; waiters are served in FIFO
+ * order. Contexts: goroutine. Returns 0, -EINVAL, -EPERM from a foreign
+ * thread. */
 GORT_API int gort_sema_acquire(gort_sema_t *s);
-/* 0 if a unit was taken, -EAGAIN if the count was zero. Any context. */
+/* 0 if a unit was taken, -EAGAIN if the count was zero, -EINVAL. Any
+ * context. */
 GORT_API int gort_sema_try_acquire(gort_sema_t *s);
+/* Adds a unit, waking the first waiter if any. Any context. Returns 0,
+ * -EINVAL, -EOVERFLOW if the count is UINT32_MAX. */
 GORT_API int gort_sema_release(gort_sema_t *s);
 
 #ifdef __cplusplus
