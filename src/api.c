@@ -76,8 +76,12 @@ GORT_API int gort_go_opts(gort_fn fn, void *arg, const gort_go_opts_t *opts, uin
 
 GORT_API int gort_yield(void)
 {
-    if (!gort__api_g())
+    gort__g_t *gp = gort__getg();
+    if (!gp)
         return -EPERM;
+    /* A yield answers a pending preemption request: clear it rather than
+     * sending the goroutine to the back of the global queue as well. */
+    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     gort__gosched();
     return 0;
 }

@@ -305,7 +305,7 @@ static int ensure_spare_m(gort__m_t *self)
         gort__stat_add(&self->stats.ded_threads_reused, 1);
         return 0;
     }
-    return gort__newm(NULL, false) ? 0 : -EAGAIN;
+    return gort__newm2(NULL, false, true) ? 0 : -EAGAIN; /* wait: see newm2 */
 }
 
 GORT_API int gort_dedicate_os_thread(void)

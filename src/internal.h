@@ -141,6 +141,7 @@ gort__m_t *gort__mget(void);
 void gort__acquirep(gort__m_t *mp, gort__p_t *pp);
 gort__p_t *gort__releasep(gort__m_t *mp);
 bool gort__newm(gort__p_t *pp, bool spinning);
+bool gort__newm2(gort__p_t *pp, bool spinning, bool wait);
 bool gort__stopm(gort__m_t *mp);
 void gort__startm(gort__p_t *pp, bool spinning);
 void gort__handoffp(gort__p_t *pp);

@@ -271,6 +271,7 @@ bool gort__newosproc(gort__m_t *mp)
     pthread_attr_destroy(&attr);
     if (r == 0) {
         atomic_fetch_add_explicit(&gort__rt.ms_created, 1, RELAXED);
+        atomic_store_explicit(&mp->osproc_state, 1, RELEASE);
         return true;
     }
     /* The M stays on allm (stats may read it) but never ran. */
@@ -285,6 +286,7 @@ bool gort__newosproc(gort__m_t *mp)
     gort__unlock(&gort__sched.lock);
     if (spinning)
         atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+    atomic_store_explicit(&mp->osproc_state, 2, RELEASE);
     return false;
 }
 
@@ -292,6 +294,13 @@ bool gort__newosproc(gort__m_t *mp)
  * locked, the thread is created by the template thread (lockos.c). On
  * failure pp is made idle again. */
 bool gort__newm(gort__p_t *pp, bool spinning)
+{
+    return gort__newm2(pp, spinning, false);
+}
+
+/* newm; with wait, also waits for a thread made by the template thread and
+ * reports whether it really exists. */
+bool gort__newm2(gort__p_t *pp, bool spinning, bool wait)
 {
     gort__m_t *mp = allocm();
     if (!mp) {
@@ -311,8 +320,15 @@ bool gort__newm(gort__p_t *pp, bool spinning)
     gort__sched.allm = mp;
     gort__unlock(&gort__sched.lock);
     gort__m_t *self = gort__getm();
-    if (self && (self->lockedg || self->lockedint) && gort__newm_via_template(mp))
-        return true;
+    if (self && (self->lockedg || self->lockedint) && gort__newm_via_template(mp)) {
+        if (!wait)
+            return true;
+        /* acquire: pairs with the release store in gort__newosproc. */
+        int st;
+        while ((st = atomic_load_explicit(&mp->osproc_state, ACQUIRE)) == 0)
+            gort__usleep(10);
+        return st == 1;
+    }
     return gort__newosproc(mp);
 }
 
@@ -628,13 +644,15 @@ void gort__ready(gort__g_t *gp)
 {
     if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
         gort__throw("bad g->status in ready");
+    gort__m_t *mp = gort__getm();
+    if (!mp) /* a foreign thread wakes goroutines: checkdead cannot work */
+        atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
     if (gp->dedicated) {
         /* The spec's ready corollary: wake its own thread, nothing else. */
         gort__ready_dedicated(gp);
         return;
     }
     gort__casgstatus(gp, Gwaiting, Grunnable);
-    gort__m_t *mp = gort__getm();
     if (GORT__LIKELY(mp && mp->p && !mp->p->dedicated)) {
         gort__runqput(mp->p, gp, true);
         gort__wakep();
@@ -642,8 +660,6 @@ void gort__ready(gort__g_t *gp)
     }
     /* No normal P here (a foreign thread, sysmon, an M in a syscall, or a
      * dedicated P, whose queue nobody would look at): the global queue. */
-    if (!mp) /* a foreign thread wakes goroutines: checkdead cannot work */
-        atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
     gort__lock(&gort__sched.lock);
     gort__globrunqput(gp);
     gort__unlock(&gort__sched.lock);
@@ -812,7 +828,22 @@ top:
             gort__throw("findrunnable: negative nmspinning");
         atomic_thread_fence(SEQCST);
         /* The delicate dance: work may have been submitted after we looked
-         * and before we stopped counting as a spinner. */
+         * and before we stopped counting as a spinner. Unlike Go we also
+         * look at the global queue: goroutines readied without a normal P
+         * (foreign threads, dedicated Ps) are put there followed by wakep,
+         * which relies on us while we still count as spinning. */
+        if (atomic_load(&gort__sched.runqsize) > 0) {
+            gort__lock(&gort__sched.lock);
+            gort__p_t *np = gort__pidleget();
+            gort__unlock(&gort__sched.lock);
+            if (np) {
+                gort__acquirep(mp, np);
+                atomic_store_explicit(&mp->spinning, true, RELAXED);
+                atomic_fetch_add_explicit(&gort__sched.nmspinning, 1, SEQCST);
+                gort__stat_add(&mp->stats.spinning, 1);
+                goto top;
+            }
+        }
         for (int32_t i = 0; i < gort__rt.gomaxprocs; i++) {
             gort__p_t *p2 = gort__rt.allp[i];
             if (!idlepmask_read(p2->id) && !gort__runqempty(p2)) {
@@ -970,6 +1001,8 @@ static void schedule(gort__m_t *mp)
             gort__lock(&gort__sched.lock);
             gort__globrunqput(gp);
             gort__unlock(&gort__sched.lock);
+            if (!mp->p) /* undedicate: this M has no P to find gp with */
+                gort__wakep();
             break;
         case MCALL_EXIT:
             goexit0(mp, gp);

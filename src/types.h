@@ -325,7 +325,11 @@ typedef struct gort__m {
     bool dedicated;
     uint32_t dedicatecount;
     _Atomic uint32_t dstate;
-    int64_t spin_ns;           /* adaptive spin budget before sleeping; this M */
+    int64_t spin_ns; /* adaptive spin budget before sleeping; this M */
+    /* Set by gort__newosproc once the thread exists (1) or could not be
+     * made (2); a creator that needs to know waits for it (release store,
+     * acquire load). */
+    _Atomic int osproc_state;
     gort__p_t *nextp;          /* P handed over by startm; set under sched.lock before park wake */
     _Atomic bool spinning;     /* looking for work; set by startm or by findrunnable */
     gort__note_t park;         /* stopm sleeps here; startm wakes it */
