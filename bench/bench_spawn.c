@@ -15,6 +15,9 @@
  * Baseline (same process, same runs): pthread_create + pthread_join of an
  * empty thread, one at a time, default attributes, unpinned.
  *
+ * Also reported: the process CPU time per goroutine (all threads), which,
+ * unlike elapsed time, does not grow when other processes take the CPUs.
+ *
  * Counts are checked: the runtime must report exactly TOTAL goroutines
  * created per run, or the benchmark fails.
  *
@@ -31,6 +34,7 @@ typedef struct spawn_arg {
     long total;
     int batch;
     int64_t elapsed_ns;
+    int64_t cpu_ns;      /* process CPU time during the timed loop */
     uint64_t created;    /* goroutines_created during the timed loop */
     uint64_t futex;      /* futex sleeps + wakes during the loop */
     uint64_t steal_gs;   /* goroutines taken by stealing */
@@ -84,6 +88,7 @@ static int spawn_main(void *p)
         return 1;
     gort_stats_get(&s0);
 
+    int64_t c0 = bench_cpu_ns();
     int64_t t0 = bench_now_ns();
     for (long left = a->total; left > 0;) {
         int b = left < a->batch ? (int)left : a->batch;
@@ -101,6 +106,7 @@ static int spawn_main(void *p)
         left -= b;
     }
     a->elapsed_ns = bench_now_ns() - t0;
+    a->cpu_ns = bench_cpu_ns() - c0;
 
     gort_stats_get(&s1);
     a->created = s1.goroutines_created - s0.goroutines_created;
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
 
     double g1[BENCH_MAX_RUNS], g2[BENCH_MAX_RUNS], pt[BENCH_MAX_RUNS];
     double fx1[BENCH_MAX_RUNS], fx2[BENCH_MAX_RUNS], st2[BENCH_MAX_RUNS], ms2[BENCH_MAX_RUNS];
-    double sm1[BENCH_MAX_RUNS], sm2[BENCH_MAX_RUNS];
+    double sm1[BENCH_MAX_RUNS], sm2[BENCH_MAX_RUNS], cpu1[BENCH_MAX_RUNS], cpu2[BENCH_MAX_RUNS];
     spawn_arg_t a;
 
     /* Warm-up, discarded: first-touch of stacks, G structs and thread stacks. */
@@ -219,11 +225,13 @@ int main(int argc, char **argv)
     for (int r = 0; r < runs; r++) {
         if (do1) {
             g1[r] = run_gort(1, total, batch, &a);
+            cpu1[r] = (double)a.cpu_ns / (double)total;
             fx1[r] = (double)a.futex * 1000.0 / (double)total;
             sm1[r] = (double)a.stacks;
         }
         if (do2) {
             g2[r] = run_gort(2, total, batch, &a);
+            cpu2[r] = (double)a.cpu_ns / (double)total;
             fx2[r] = (double)a.futex * 1000.0 / (double)total;
             st2[r] = (double)a.steal_gs * 1000.0 / (double)total;
             ms2[r] = (double)a.ms_created;
@@ -238,6 +246,10 @@ int main(int argc, char **argv)
     if (do2)
         m2 = bench_report("spawn_gort_p2_ns_per_goroutine", "ns", g2, runs);
     double mp = bench_report("spawn_pthread_ns_per_thread", "ns", pt, runs);
+    if (do1)
+        bench_report("spawn_gort_p1_cpu_ns_per_goroutine", "ns", cpu1, runs);
+    if (do2)
+        bench_report("spawn_gort_p2_cpu_ns_per_goroutine", "ns", cpu2, runs);
     if (do1) {
         bench_report("spawn_gort_p1_futex_calls_per_1k_goroutines", "count", fx1, runs);
         bench_report("spawn_gort_p1_stacks_mapped_in_loop", "count", sm1, runs);

@@ -6,7 +6,8 @@
  * caller at the tail of the run queue and runs the other goroutine, so
  * ns per switch = elapsed / (2 N). One "switch" is the whole path
  * G1 -> g0 (schedule) -> G2, i.e. two register swaps plus the run queue, as
- * for Go's runtime.Gosched.
+ * for Go's runtime.Gosched. The process CPU time per switch is reported too:
+ * unlike elapsed time it does not grow when other processes take the CPUs.
  *
  * Baselines (same process, same runs): two pthreads ping-pong a turn word;
  * each hand-over is a store + FUTEX_WAKE by one side and a FUTEX_WAIT by
@@ -41,6 +42,7 @@ typedef struct sw_arg {
     long n; /* yields per goroutine */
     gort_waitgroup_t wg;
     int64_t elapsed_ns;
+    int64_t cpu_ns;    /* process CPU time */
     uint64_t switches; /* schedule() executions during the run */
     _Atomic int err;
 } sw_arg_t;
@@ -68,6 +70,7 @@ static int switch_main(void *p)
     gort_waitgroup_init(&a->wg);
     gort_waitgroup_add(&a->wg, 2);
     gort_stats_get(&s0);
+    int64_t c0 = bench_cpu_ns();
     int64_t t0 = bench_now_ns();
     for (int i = 0; i < 2; i++) {
         int r = gort_go(yielder, a);
@@ -79,12 +82,13 @@ static int switch_main(void *p)
     }
     gort_waitgroup_wait(&a->wg);
     a->elapsed_ns = bench_now_ns() - t0;
+    a->cpu_ns = bench_cpu_ns() - c0;
     gort_stats_get(&s1);
     a->switches = s1.switches - s0.switches;
     return 0;
 }
 
-static double run_gort(long n, uint64_t *switches)
+static double run_gort(long n, uint64_t *switches, double *cpu_ns_per_switch)
 {
     sw_arg_t a;
     memset(&a, 0, sizeof a);
@@ -98,6 +102,7 @@ static double run_gort(long n, uint64_t *switches)
         bench_die("runtime counted %llu switches, expected at least %ld",
                   (unsigned long long)a.switches, 2 * n);
     *switches = a.switches;
+    *cpu_ns_per_switch = (double)a.cpu_ns / (double)(2 * n);
     return (double)a.elapsed_ns / (double)(2 * n);
 }
 
@@ -275,17 +280,17 @@ int main(int argc, char **argv)
         bench_note("baseline (e) unpinned, spin %d PAUSE before FUTEX_WAIT, %ld round trips", spin,
                    urounds);
 
-    double g[BENCH_MAX_RUNS], sw[BENCH_MAX_RUNS];
+    double g[BENCH_MAX_RUNS], sw[BENCH_MAX_RUNS], gc[BENCH_MAX_RUNS], warm_cpu;
     double pa[BENCH_MAX_RUNS], pb[BENCH_MAX_RUNS], pc[BENCH_MAX_RUNS], pd[BENCH_MAX_RUNS];
     double pe[BENCH_MAX_RUNS];
     uint64_t switches;
 
     /* Warm-up, discarded. */
-    run_gort(n / 10 ? n / 10 : 1, &switches);
+    run_gort(n / 10 ? n / 10 : 1, &switches, &warm_cpu);
     run_pingpong(prounds / 10 ? prounds / 10 : 1, cpu, cpu, 0);
 
     for (int r = 0; r < runs; r++) {
-        g[r] = run_gort(n, &switches);
+        g[r] = run_gort(n, &switches, &gc[r]);
         sw[r] = (double)switches / (double)(2 * n);
         pa[r] = run_pingpong(prounds, cpu, cpu, 0);
         pb[r] = run_pingpong(urounds, -1, -1, 0);
@@ -299,6 +304,7 @@ int main(int argc, char **argv)
     }
 
     double mg = bench_report("switch_gort_p1_ns_per_switch", "ns", g, runs);
+    bench_report("switch_gort_p1_cpu_ns_per_switch", "ns", gc, runs);
     bench_report("switch_gort_p1_sched_per_yield", "count", sw, runs);
     double ma = bench_report("switch_futex_samecpu_ns_per_switch", "ns", pa, runs);
     double mb = bench_report("switch_futex_unpinned_ns_per_switch", "ns", pb, runs);

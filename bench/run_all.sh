@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every benchmark with its defaults and keeps the output.
 #
-#   bench/run_all.sh BUILD_DIR [OUT_DIR] [extra args for every benchmark]
+#   bench/run_all.sh BUILD_DIR [OUT_DIR]
+#   BENCHES="bench_spawn bench_switch" bench/run_all.sh BUILD_DIR   # a subset
 #
 # BUILD_DIR is a RelWithDebInfo (or Release) build with GORT_BUILD_BENCH=ON.
 # Before each benchmark the script measures how busy the CPUs are over 2 s
@@ -10,10 +11,14 @@
 # to 10 minutes) until the machine is under 10 % busy before each benchmark.
 set -eu
 
-build=${1:?usage: run_all.sh BUILD_DIR [OUT_DIR] [args...]}
+build=${1:?usage: run_all.sh BUILD_DIR [OUT_DIR]}
 out=${2:-bench-results}
-[ $# -ge 2 ] && shift 2 || shift $#
 mkdir -p "$out"
+if [ -z "${BENCHES:-}" ]; then
+    BENCHES=$(cd "$build/bench" 2>/dev/null && for f in bench_*; do
+        [ -f "$f" ] && [ -x "$f" ] && echo "$f"; done)
+fi
+[ -n "$BENCHES" ] || { echo "no benchmarks in $build/bench (configure with -DGORT_BUILD_BENCH=ON)" >&2; exit 1; }
 
 # Prints the percentage of non-idle CPU time over the next 2 seconds.
 busy_pct() {
@@ -28,7 +33,7 @@ busy_pct() {
     echo $(( (100 * (dt - (i1 - i0))) / dt ))
 }
 
-for b in bench_spawn bench_switch bench_parked_rss; do
+for b in $BENCHES; do
     exe="$build/bench/$b"
     [ -x "$exe" ] || { echo "missing $exe (configure with -DGORT_BUILD_BENCH=ON)" >&2; exit 1; }
     busy=$(busy_pct)
@@ -39,6 +44,6 @@ for b in bench_spawn bench_switch bench_parked_rss; do
     echo "== $b (CPUs ${busy}% busy before the run)"
     {
         echo "# cpu busy before run: ${busy}% (2 s sample of /proc/stat)"
-        "$exe" "$@"
+        "$exe"
     } | tee "$out/$b.txt"
 done

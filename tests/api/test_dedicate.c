@@ -37,6 +37,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,7 +200,9 @@ static void wire_feeder(void *arg)
 }
 
 /* Holds the mutex, tells the dedicated goroutine so, keeps holding it for
- * a while: the dedicated goroutine blocks in gort_mutex_lock each round. */
+ * a while: the dedicated goroutine blocks in gort_mutex_lock each round.
+ * It waits for the dedicated goroutine's answer before locking again (an
+ * unlocker may take the mutex again before the waiter it woke runs). */
 static void wire_holder(void *arg)
 {
     (void)arg;
@@ -209,6 +212,9 @@ static void wire_holder(void *arg)
         ASSERT_EQ(gort_sleep_ns(1 * MS), 0);
         wire_note_tid();
         ASSERT_EQ(gort_mutex_unlock(&wire_mu), 0);
+        int v = -1;
+        ASSERT_EQ(gort_chan_recv(wire_held, &v, NULL), 0);
+        ASSERT_EQ(v, i);
     }
     ASSERT_EQ(gort_waitgroup_done(&wire_wg), 0);
 }
@@ -240,6 +246,7 @@ static void wire_dedicated(void *arg)
         ASSERT_EQ(gort_mutex_lock(&wire_mu), 0); /* held by wire_holder: blocks */
         ASSERT_EQ(test_gettid(), tid);
         ASSERT_EQ(gort_mutex_unlock(&wire_mu), 0);
+        ASSERT_EQ(gort_chan_send(wire_held, &i), 0);
         ASSERT_EQ(gort_yield(), 0);
         ASSERT_EQ(test_gettid(), tid);
         sleep_syscall(GORT_SYSCALL_LAZY, 100 * US);
@@ -437,6 +444,7 @@ static void allp_spinner(void *arg)
         if ((now - t0 >= 300 * MS && seen > 0) || now - t0 >= 60000 * MS)
             break;
     }
+    (void)sink;
     /* The counter is read before the spinner stops spinning. */
     atomic_store(&allp_done, true);
     ASSERT_EQ(test_gettid(), tid);
@@ -1017,9 +1025,11 @@ static int reuse_main(void *arg)
 {
     int64_t block_ns = (int64_t)(intptr_t)arg;
     long cycles = test_scale(1000);
-    /* Warm-up: the first dedicate makes the spare thread. */
-    for (int i = 0; i < 10; i++) {
+    /* Warm-up, the same cycle: the first dedicate makes the spare thread. */
+    for (int i = 0; i < 50; i++) {
         ASSERT_EQ(gort_dedicate_os_thread(), 0);
+        if (block_ns)
+            ASSERT_EQ(gort_sleep_ns(block_ns), 0);
         ASSERT_EQ(gort_undedicate_os_thread(), 0);
     }
     gort_stats_t s0 = stats_now();
@@ -1314,18 +1324,23 @@ static void carry_on(void)
     ASSERT_EQ(gort_chan_free(ch), 0);
 }
 
+enum { EAGAIN_RETRY = 99 };
+
 static int eagain_main(void *arg)
 {
     bool locked = arg != NULL;
     ASSERT_EQ(gort_gomaxprocs(), 1);
-    if (locked) /* starts the template thread too */
+    if (locked) { /* start the template thread while threads can be made */
         ASSERT_EQ(gort_lock_os_thread(), 0);
+        ASSERT_EQ(gort_unlock_os_thread(), 0);
+    }
     gort_stats_t s0 = stats_now();
-    /* GOMAXPROCS=1 and nothing has run yet: no idle thread exists, so the
-     * main goroutine dedicating needs a new one for the normal P. */
-    test_log("before: ms_created %llu ms_parked %llu, %ld tasks", ULL(s0.ms_created),
-             ULL(s0.ms_parked), count_tasks());
-    ASSERT_EQ(s0.ms_parked, 0);
+    /* The precondition: m0, running this goroutine, is the only thread of
+     * the runtime, so no idle one exists and dedicating needs a new one for
+     * the normal P. (A sysmon preemption of a slow start can have made
+     * another: then the case runs the runtime again.) */
+    if (s0.ms_created != 1)
+        return EAGAIN_RETRY;
     struct rlimit old, rl;
     ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
     long n = count_tasks();
@@ -1341,6 +1356,10 @@ static int eagain_main(void *arg)
     }
     ASSERT_EQ(r, EAGAIN);
 
+    /* Locked, the goroutine must not block while no thread can be made:
+     * its P would need another thread. Keep that window short. */
+    if (locked)
+        ASSERT_EQ(gort_lock_os_thread(), 0);
     r = gort_dedicate_os_thread();
     gort_stats_t s1 = stats_now();
     test_log("dedicate under RLIMIT_NPROC=%ld%s: %d (%s); dedicated_live %llu", n,
@@ -1360,6 +1379,8 @@ static int eagain_main(void *arg)
         ASSERT_EQ(gort_undedicate_os_thread(), 0);
         ASSERT_EQ(gort_chan_free(ch), 0);
     }
+    if (locked)
+        ASSERT_EQ(gort_unlock_os_thread(), 0);
     ASSERT_EQ(r, -EAGAIN);
     ASSERT_EQ(s1.dedicated_live, 0);
     ASSERT_EQ(s1.dedicate_calls, s0.dedicate_calls);
@@ -1370,8 +1391,6 @@ static int eagain_main(void *arg)
     ASSERT_EQ(stats_now().dedicated_live, 0);
     carry_on();
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
-    if (locked)
-        ASSERT_EQ(gort_unlock_os_thread(), 0);
     return 0;
 }
 
@@ -1388,16 +1407,27 @@ static void become_nobody(void)
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
-TEST(dedicate_eagain_when_no_thread_can_be_made)
+static void eagain_case(bool locked)
 {
     become_nobody();
-    ASSERT_EQ(run_main(eagain_main, NULL, 1), 0);
+    for (int i = 0; i < 50; i++) {
+        int r = run_main(eagain_main, locked ? (void *)1 : NULL, 1);
+        if (r != EAGAIN_RETRY) {
+            ASSERT_EQ(r, 0);
+            return;
+        }
+    }
+    TEST_SKIP("could not start the runtime with a single thread in 50 tries");
+}
+
+TEST(dedicate_eagain_when_no_thread_can_be_made)
+{
+    eagain_case(false);
 }
 
 TEST(dedicate_eagain_when_locked_and_no_thread_can_be_made)
 {
-    become_nobody();
-    ASSERT_EQ(run_main(eagain_main, (void *)1, 1), 0);
+    eagain_case(true);
 }
 
 /* ======================================================================== */
@@ -1608,6 +1638,80 @@ TEST(dedicated_timer_survives_exit)
 {
     ASSERT_EQ(run_main(tm_exit_main, NULL, 1), 0);
     ASSERT_EQ(run_main(tm_exit_main, NULL, 2), 0);
+}
+
+/* ======================================================================== */
+/* template: threads are never cloned from a dedicated thread               */
+/* ======================================================================== */
+
+/* Dedicate implies LockOSThread, and a locked thread may carry changed
+ * per-thread state (here: its CPU affinity), so threads the runtime starts
+ * while the dedicated goroutine runs on it must not be cloned from it
+ * (lockos.c: the template thread). The dedicated goroutine pins its thread
+ * to one CPU and then starts goroutines that each occupy their thread in a
+ * blocking system call, so that new threads are needed while it runs;
+ * every goroutine checks the affinity of the thread it runs on. */
+#define TPL_CHILDREN 12
+
+static cpu_set_t tpl_full;
+static _Atomic int tpl_bad;
+static gort_waitgroup_t tpl_wg;
+
+static void tpl_child(void *arg)
+{
+    (void)arg;
+    cpu_set_t cur;
+    ASSERT_EQ(sched_getaffinity(0, sizeof cur, &cur), 0);
+    if (!CPU_EQUAL(&cur, &tpl_full)) {
+        atomic_fetch_add(&tpl_bad, 1);
+        test_log("goroutine on tid %ld runs with %d CPUs allowed, the process has %d",
+                 test_gettid(), CPU_COUNT(&cur), CPU_COUNT(&tpl_full));
+    }
+    sleep_syscall(GORT_SYSCALL_EAGER, 100 * MS); /* occupy this thread */
+    ASSERT_EQ(gort_waitgroup_done(&tpl_wg), 0);
+}
+
+static void tpl_ded(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &tpl_full)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    gort_stats_t s0 = stats_now();
+    ASSERT_EQ(gort_waitgroup_add(&tpl_wg, TPL_CHILDREN), 0);
+    for (int i = 0; i < TPL_CHILDREN; i++) {
+        ASSERT_EQ(gort_go(tpl_child, NULL), 0);
+        if (i % 3 == 2) /* bursts of three, then let them settle */
+            ASSERT_EQ(gort_sleep_ns(2 * MS), 0);
+    }
+    ASSERT_EQ(gort_waitgroup_wait(&tpl_wg), 0);
+    gort_stats_t s1 = stats_now();
+    test_log("threads created while dedicated: %llu; goroutines on a restricted thread: %d",
+             ULL(s1.ms_created - s0.ms_created), atomic_load(&tpl_bad));
+    ASSERT_EQ(sched_setaffinity(0, sizeof tpl_full, &tpl_full), 0);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(atomic_load(&tpl_bad), 0);
+}
+
+static int tpl_main(void *arg)
+{
+    (void)arg;
+    go_and_wait(tpl_ded, NULL);
+    return 0;
+}
+
+TEST(threads_are_not_cloned_from_a_dedicated_thread)
+{
+    ASSERT_EQ(sched_getaffinity(0, sizeof tpl_full, &tpl_full), 0);
+    if (CPU_COUNT(&tpl_full) < 2)
+        TEST_SKIP("needs two allowed CPUs");
+    ASSERT_EQ(run_main(tpl_main, NULL, 4), 0);
 }
 
 /* ======================================================================== */

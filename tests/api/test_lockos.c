@@ -35,7 +35,10 @@ static void probe_fn(void *arg)
     ASSERT_EQ(gort_waitgroup_done(arg), 0);
 }
 
-/* Starts a goroutine, blocks until it ran, returns the tid it ran on. */
+/* Starts a goroutine, blocks until it ran, returns the tid it ran on.
+ * Unlocked, the caller resumes on the thread it blocked on (the new
+ * goroutine readies it into that thread's P), so probes can be chained
+ * without the caller moving. */
 static long probe(void)
 {
     gort_waitgroup_t wg = GORT_WAITGROUP_INIT;
@@ -212,9 +215,13 @@ static void unlock_g(void *arg)
     ASSERT_GE(s1.startlockedm - s0.startlockedm, 1);
 
     ASSERT_EQ(gort_unlock_os_thread(), 0);
+    ASSERT_EQ(probe(), tid); /* still on tid: it was locked there until now */
     s0 = stats_now();
     for (int i = 0; i < 10; i++) {
-        ASSERT_EQ(probe(), tid);
+        /* Unlocked, a sleep may end on another thread: compare with the
+         * thread the goroutine is on now. */
+        long me = test_gettid();
+        ASSERT_EQ(probe(), me);
         ASSERT_EQ(gort_yield(), 0);
         ASSERT_EQ(gort_sleep_ns(100000), 0);
     }
