@@ -234,8 +234,10 @@ static int install_preempt_signal(void)
 void gort__preempt_park(gort__g_t *gp)
 {
     atomic_store_explicit(&gp->preempt, false, RELAXED);
-    if (gp->dedicated)
-        return; /* the kernel schedules dedicated goroutines */
+    if (gp->dedicated || gp->lockedm)
+        return; /* dedicated: the kernel schedules it. Locked: it owns its
+                 * thread; yielding would hand its P to another thread,
+                 * which may not exist (RLIMIT_NPROC), for nothing. */
     gort__stat_add(&gort__getm()->stats.preempts_sync, 1);
     gort__mcall(MCALL_PREEMPT);
 }

@@ -1051,8 +1051,12 @@ static int reuse_main(void *arg)
     ASSERT_EQ(s1.undedicate_calls - s0.undedicate_calls, cycles);
     ASSERT_EQ(s1.dedicated_live, 0);
     ASSERT_LE(s1.dedicated_ps, 4 + 1);
-    ASSERT_EQ(s1.ms_created - s0.ms_created, 0);
-    ASSERT_EQ(s1.dedicated_threads_reused - s0.dedicated_threads_reused, cycles);
+    /* Steady state: no thread per cycle. With GOMAXPROCS 2 the second
+     * normal P's thread may first be needed inside the measured loop (the
+     * warm-up need not have woken it), so allow that one. */
+    ASSERT_LE(s1.ms_created - s0.ms_created, (uint64_t)gort_gomaxprocs() - 1);
+    ASSERT_GE(s1.dedicated_threads_reused - s0.dedicated_threads_reused,
+              (uint64_t)(cycles - (gort_gomaxprocs() - 1)));
     return 0;
 }
 
@@ -1070,6 +1074,29 @@ TEST(dedicate_cycle_with_block_creates_no_thread)
 {
     ASSERT_EQ(run_main(reuse_main, (void *)(intptr_t)(20 * US), 1), 0);
     ASSERT_EQ(run_main(reuse_main, (void *)(intptr_t)(20 * US), 2), 0);
+}
+
+/* Many cycles, fast: undedicate sometimes finds the normal P still held by
+ * the thread that dedicate woke for it (spinning, about to give it up) and
+ * then queues the goroutine globally and parks its thread; the goroutine
+ * must still be run (a lost wake-up hangs here until the case's timeout). */
+static int many_cycles_main(void *arg)
+{
+    (void)arg;
+    long cycles = test_scale(100000);
+    for (long i = 0; i < cycles; i++) {
+        ASSERT_EQ(gort_dedicate_os_thread(), 0);
+        ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    }
+    gort_stats_t s = stats_now();
+    ASSERT_EQ(s.dedicated_live, 0);
+    return 0;
+}
+
+TEST_TIMEOUT(dedicate_cycles_never_strand_the_goroutine, 120)
+{
+    ASSERT_EQ(run_main(many_cycles_main, NULL, 1), 0);
+    ASSERT_EQ(run_main(many_cycles_main, NULL, 2), 0);
 }
 
 /* After undedicate the goroutine is scheduled normally again: its
