@@ -114,13 +114,24 @@ static gort_stats_t stats_now(void)
     return st;
 }
 
+/* A cheap thread identity for the server's "did I change threads" count
+ * (gettid is a system call, about 1 us on this VM: too dear per round trip).
+ * noinline: the address of a thread-local must not be cached across a
+ * point where the goroutine may resume on another thread. */
+static __thread char thread_tag;
+
+__attribute__((noinline)) static const void *thread_id(void)
+{
+    return &thread_tag;
+}
+
 static void server(void *p)
 {
     pp_arg_t *a = p;
     if (a->locked && gort_lock_os_thread() != 0)
         a->err = 1;
     int lastcpu = sched_getcpu();
-    long lasttid = (long)syscall(SYS_gettid);
+    const void *lasttid = thread_id();
     long cpu_changes = 0, tid_changes = 0;
     for (;;) {
         long v;
@@ -135,7 +146,7 @@ static void server(void *p)
             break;
         }
         int cpu = sched_getcpu();
-        long tid = (long)syscall(SYS_gettid);
+        const void *tid = thread_id();
         cpu_changes += cpu != lastcpu;
         tid_changes += tid != lasttid;
         lastcpu = cpu;

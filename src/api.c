@@ -82,7 +82,7 @@ GORT_API int gort_yield(void)
     /* A yield answers a pending preemption request: clear it rather than
      * sending the goroutine to the back of the global queue as well. */
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
-    gort__gosched();
+    gort__gosched_g(gp);
     return 0;
 }
 

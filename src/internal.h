@@ -210,6 +210,7 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
                   enum gort__waitreason reason);
 void gort__ready(gort__g_t *gp);
 void gort__gosched(void); /* yield: current G to the local queue tail */
+void gort__gosched_g(gort__g_t *gp);
 GORT__NORETURN void gort__goexit(void);
 void gort__wakep(void);
 int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg);

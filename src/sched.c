@@ -616,12 +616,16 @@ void gort__goexit(void)
 
 void gort__gosched(void)
 {
-    gort__g_t *gp = gort__getg();
+    gort__gosched_g(gort__getg());
+}
+
+void gort__gosched_g(gort__g_t *gp)
+{
     if (gp->dedicated) {
         gort__osyield(); /* nothing else runs on this thread: ask the kernel */
         return;
     }
-    gort__mcall(MCALL_GOSCHED);
+    gort__mcall_g(gp, MCALL_GOSCHED);
 }
 
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,

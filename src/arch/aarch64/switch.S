@@ -35,13 +35,16 @@ gort__ctx_switch:
     stp d10, d11, [sp, #112]
     stp d12, d13, [sp, #128]
     stp d14, d15, [sp, #144]
-    mrs x9, fpcr
-    str x9, [sp, #160]
+    mrs x10, fpcr
+    str x10, [sp, #160]
     mov x9, sp
     str x9, [x0]
     mov sp, x1
     ldr x9, [sp, #160]
+    cmp x9, x10                 /* writing FPCR can be slow: only when it changes */
+    b.eq 1f
     msr fpcr, x9
+1:
     ldp d8, d9, [sp, #96]
     ldp d10, d11, [sp, #112]
     ldp d12, d13, [sp, #128]

@@ -40,12 +40,17 @@ gort__ctx_switch:
     .cfi_rel_offset %r15, 0
     subq $8, %rsp
     .cfi_adjust_cfa_offset 8
+    movl $0, 4(%rsp)            /* the pad after the x87 CW must compare equal */
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movq (%rsp), %rax           /* our MXCSR + CW, to compare with theirs */
     movq %rsp, (%rdi)
     movq %rsi, %rsp
+    cmpq (%rsp), %rax           /* loading MXCSR and the x87 CW is slow (fldcw is */
+    je 1f                       /* microcoded): skip both when nothing changes */
     ldmxcsr (%rsp)
     fldcw 4(%rsp)
+1:
     addq $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq %r15
