@@ -528,7 +528,9 @@ GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t d
 /* ------------------------------------------------------------------------ */
 
 /* A timer fires once after a delay, then every period if period_ns > 0. On
- * each firing it either sends the firing time (an int64_t from gort_now_ns)
+ * each firing it either sends the time the firing was due (an int64_t on the
+ * gort_now_ns clock; a periodic timer's firings never overlap, so these
+ * increase)
  * on a channel without blocking (a channel with elem_size 8; give it a
  * buffer of 1, as Go's time.Timer does, or firings are dropped while nobody
  * receives) or starts fn(arg) in a new goroutine. Timers live on per-P heaps

@@ -255,9 +255,11 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
 /* Shutdown: wake every sleeping dedicated M. sched.lock held. */
 void gort__wake_dedicatedms(void)
 {
+    /* Only dstate is read: m->dedicated belongs to the M itself. A
+     * non-dedicated M's dstate is never SLEEPING, so its CAS fails. */
     for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink) {
         uint32_t sleeping = DSTATE_SLEEPING;
-        if (mp->dedicated && atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING))
+        if (atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING))
             gort__futexwakeup(&mp->dstate, 1);
     }
 }

@@ -197,6 +197,16 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
     gort__lock(&pp->timerslock);
     while (pp->ntimers > 0 && pp->timers[0]->when <= now) {
         gort__timer_t *t = pp->timers[0];
+        int64_t due = t->when;
+        if (t->period > 0 && atomic_load_explicit(&t->running, RELAXED) != 0) {
+            /* The previous firing of this periodic timer is still running
+             * on another M: drop this tick (as a full channel would) so
+             * firings never overlap or arrive out of order. */
+            int64_t behind = now - t->when;
+            t->when += t->period * (1 + behind / t->period);
+            siftdown(pp, 0);
+            continue;
+        }
         if (t->period > 0) {
             /* Re-arm first (Go's runOneTimer): the next firing is the first
              * multiple of period after now. */
@@ -209,7 +219,7 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
         atomic_fetch_add_explicit(&t->running, 1, RELAXED);
         update_timer0(pp);
         gort__unlock(&pp->timerslock);
-        t->f(t, now);
+        t->f(t, due); /* the time the firing was due: monotonic per timer */
         /* release: pairs with the acquire load in deltimer; after this the
          * firing touches t no more. */
         atomic_fetch_sub_explicit(&t->running, 1, RELEASE);
