@@ -16,8 +16,9 @@
  *    a mailbox word each, FUTEX_WAIT / FUTEX_WAKE (a wake only when the peer
  *    sleeps), (a) with the same spin policy as a dedicated thread (spin up to
  *    S ns, S = the runtime's dedicated_spin_ns, halved after a miss, doubled
- *    after a catch, 1 us minimum, PAUSE x10 between checks) and (b) without
- *    spin.
+ *    after a catch, 1 us minimum, PAUSE x10 between checks), (b) without
+ *    spin, and (c) spinning the full S every time (no adaptation), to tell
+ *    the cost of the adaptive rule from the cost of the runtime's path.
  * 2. Wake locality: 64 dedicated goroutines, each blocked in a channel
  *    receive, woken round-robin by the main goroutine (a normal one); each
  *    checks that it resumed on its own thread and notes CPU changes.
@@ -88,10 +89,14 @@ static long csw_now(void)
     return ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
-static long gettid_(void)
+/* The calling thread's identity, without a system call: pthread_self()
+ * through a volatile pointer, so that the compiler cannot reuse a value
+ * read before a goroutine switch (glibc declares it const). */
+static __attribute__((noinline)) unsigned long self_id(void)
 {
-    return (long)syscall(SYS_gettid);
+    return (unsigned long)pthread_self();
 }
+static unsigned long (*volatile thread_id)(void) = self_id;
 
 static gort_stats_t stats_now(void)
 {
@@ -128,10 +133,19 @@ typedef struct sample {
 /* 1. ping-pong                                                              */
 /* ======================================================================== */
 
-enum { M_UNLOCKED, M_LOCKED, M_DED, M_BOTH, M_BOTH_NOSPIN, M_FUTEX_SPIN, M_FUTEX_NOSPIN };
+enum {
+    M_UNLOCKED,
+    M_LOCKED,
+    M_DED,
+    M_BOTH,
+    M_BOTH_NOSPIN,
+    M_FUTEX_SPIN,
+    M_FUTEX_NOSPIN,
+    M_FUTEX_FIXEDSPIN
+};
 
-static const char *mode_name[] = {"unlocked",    "locked",     "ded",         "both",
-                                  "both_nospin", "futex_spin", "futex_nospin"};
+static const char *mode_name[] = {"unlocked",    "locked",     "ded",          "both",
+                                  "both_nospin", "futex_spin", "futex_nospin", "futex_fixedspin"};
 
 typedef struct pp_arg {
     int mode;
@@ -151,7 +165,7 @@ static void pp_server(void *p)
     if (a->mode >= M_DED && gort_dedicate_os_thread() != 0)
         a->err = 1;
     int lastcpu = sched_getcpu();
-    long lasttid = gettid_();
+    unsigned long lasttid = thread_id();
     long cpuch = 0, tidch = 0;
     for (;;) {
         long v;
@@ -165,7 +179,7 @@ static void pp_server(void *p)
         if (v < 0) /* end of the warm-up */
             cpuch = tidch = 0;
         int cpu = sched_getcpu();
-        long tid = gettid_();
+        unsigned long tid = thread_id();
         cpuch += cpu != lastcpu;
         tidch += tid != lasttid;
         lastcpu = cpu;
@@ -205,7 +219,8 @@ static int pp_client(void *p)
     gort_chan_send(a->req, &v);
     gort_chan_recv(a->resp, &w, NULL);
 
-    long ctid = gettid_(), ctidch = 0;
+    unsigned long ctid = thread_id();
+    long ctidch = 0;
     gort_stats_t s0 = stats_now();
     long c0 = csw_now();
     long long m0 = migr_now();
@@ -217,7 +232,7 @@ static int pp_client(void *p)
         if (w != v)
             a->err = 4;
         if (client_ded)
-            ctidch += gettid_() != ctid;
+            ctidch += thread_id() != ctid;
     }
     int64_t t1 = bench_now_ns();
     long long m1 = migr_now();
@@ -263,6 +278,7 @@ typedef struct fpp {
     _Atomic uint32_t box[2];
     long rounds;
     int64_t spin_max; /* 0: no spin */
+    bool adaptive;    /* false: always spin spin_max */
     pthread_barrier_t start;
     int64_t t0, t1;
     long c0, c1;
@@ -302,7 +318,8 @@ static void box_recv(fpp_thread_t *t)
                 cpu_relax();
             if (atomic_load_explicit(w, memory_order_acquire) == BOX_FULL) {
                 t->catches++;
-                t->budget *= 2;
+                if (pp->adaptive)
+                    t->budget *= 2;
                 if (t->budget > pp->spin_max)
                     t->budget = pp->spin_max;
                 atomic_store_explicit(w, BOX_EMPTY, memory_order_relaxed);
@@ -311,7 +328,8 @@ static void box_recv(fpp_thread_t *t)
             if ((++n & 15) == 0 && bench_now_ns() >= end)
                 break;
         }
-        t->budget /= 2;
+        if (pp->adaptive)
+            t->budget /= 2;
         if (t->budget < 1000)
             t->budget = 1000;
     }
@@ -367,12 +385,13 @@ static void *fpp_thread(void *p)
     return NULL;
 }
 
-static sample_t pp_futex(bool spin, long rounds)
+static sample_t pp_futex(int mode, long rounds)
 {
     fpp_t pp;
     memset(&pp, 0, sizeof pp);
     pp.rounds = rounds;
-    pp.spin_max = spin ? spin_eff_ns : 0;
+    pp.spin_max = mode == M_FUTEX_NOSPIN ? 0 : spin_eff_ns;
+    pp.adaptive = mode == M_FUTEX_SPIN;
     pthread_barrier_init(&pp.start, NULL, 2);
     fpp_thread_t ts[2];
     memset(ts, 0, sizeof ts);
@@ -401,8 +420,8 @@ static sample_t pp_futex(bool spin, long rounds)
 
 static sample_t pp_run(int mode, long rounds, int procs)
 {
-    if (mode == M_FUTEX_SPIN || mode == M_FUTEX_NOSPIN)
-        return pp_futex(mode == M_FUTEX_SPIN, rounds);
+    if (mode >= M_FUTEX_SPIN)
+        return pp_futex(mode, rounds);
     return pp_gort(mode, rounds, procs);
 }
 
@@ -433,7 +452,7 @@ static void wl_ded(void *p)
     wl_arg_t *a = wl_cur;
     if (gort_dedicate_os_thread() != 0)
         a->err = 1;
-    long tid = gettid_();
+    unsigned long tid = thread_id();
     int lastcpu = sched_getcpu();
     gort_waitgroup_done(&a->up);
     for (;;) {
@@ -445,7 +464,7 @@ static void wl_ded(void *p)
             break;
         sl->got++;
         int cpu = sched_getcpu();
-        sl->tidch += gettid_() != tid; /* resumed on another thread */
+        sl->tidch += thread_id() != tid; /* resumed on another thread */
         sl->cpuch += cpu != lastcpu;
         lastcpu = cpu;
     }
@@ -637,7 +656,7 @@ static int64_t effective_spin(int64_t cfg)
     return 50 * 1000; /* the runtime's default (env.c) */
 }
 
-#define NPP 11
+#define NPP 12
 
 int main(int argc, char **argv)
 {
@@ -676,7 +695,8 @@ int main(int argc, char **argv)
     bench_print_header("bench_dedicate", runs);
     bench_note("spin: dedicated threads spin up to %lld ns before the futex sleep (config %lld%s), "
                "adaptive (x2 on a catch, /2 on a miss, >= 1 us), skipped when no CPU seems idle; "
-               "pthread spin baseline: the same rule and bound; *_nospin: none",
+               "pthread spin baseline: the same rule and bound; fixedspin: always the full bound; "
+               "*_nospin: none",
                (long long)spin_eff_ns, (long long)spin_cfg, spin_cfg == 0 ? " = default" : "");
     bench_note("pinning: none (no thread of gort or of the baselines is pinned)");
     bench_note("ping-pong: client = main goroutine, server goroutine, unbuffered long channels; "
@@ -698,7 +718,7 @@ int main(int argc, char **argv)
         {M_UNLOCKED, 2, 0, ""},   {M_LOCKED, 2, 0, ""},       {M_DED, 2, 0, ""},
         {M_BOTH, 2, 0, ""},       {M_BOTH_NOSPIN, 2, 0, ""},  {M_UNLOCKED, 1, 0, ""},
         {M_LOCKED, 1, 0, ""},     {M_DED, 1, 0, ""},          {M_BOTH, 1, 0, ""},
-        {M_FUTEX_SPIN, 0, 0, ""}, {M_FUTEX_NOSPIN, 0, 0, ""},
+        {M_FUTEX_SPIN, 0, 0, ""}, {M_FUTEX_NOSPIN, 0, 0, ""}, {M_FUTEX_FIXEDSPIN, 0, 0, ""},
     };
     for (int k = 0; k < NPP; k++) {
         if (pc[k].procs)
@@ -821,11 +841,12 @@ int main(int argc, char **argv)
                fresh, bench_median(frc, runs));
 
     /* Ratios: index of each configuration in pc[]. */
-    enum { P2U, P2L, P2D, P2B, P2BN, P1U, P1L, P1D, P1B, FS, FN };
+    enum { P2U, P2L, P2D, P2B, P2BN, P1U, P1L, P1D, P1B, FS, FN, FF };
     bench_ratio("pp_p2_both_over_pthread_spin", med[P2B] / med[FS]);
     bench_ratio("pp_p1_both_over_pthread_spin", med[P1B] / med[FS]);
     bench_ratio("pp_p2_ded_over_pthread_spin", med[P2D] / med[FS]);
     bench_ratio("pp_p2_both_nospin_over_pthread_nospin", med[P2BN] / med[FN]);
+    bench_ratio("pp_p2_both_over_pthread_fixedspin", med[P2B] / med[FF]);
     bench_ratio("pp_p2_locked_over_both", med[P2L] / med[P2B]);
     bench_ratio("pp_p1_locked_over_both", med[P1L] / med[P1B]);
     bench_ratio("pp_p2_locked_over_ded", med[P2L] / med[P2D]);

@@ -68,7 +68,9 @@
 #define RELAXED memory_order_relaxed
 
 enum { DSTATE_RUNNING = 0, DSTATE_SLEEPING = 1 };
-#define SPIN_MIN_NS        ((int64_t)1000)
+/* The adaptive spin's floor: several times the runtime's own wake-up hop
+ * (~1 us), or a budget halved after a miss could never catch a wake again. */
+#define SPIN_MIN_NS        ((int64_t)10 * 1000)
 #define SPIN_DEFAULT_NS    ((int64_t)50 * 1000)
 #define DEDICATED_PREALLOC 4 /* the slack: dedicated Ps made at start-up */
 
@@ -225,7 +227,8 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
             }
             mp->spin_ns /= 2;
             if (mp->spin_ns < SPIN_MIN_NS)
-                mp->spin_ns = SPIN_MIN_NS;
+                mp->spin_ns =
+                    SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
         }
         uint32_t running = DSTATE_RUNNING;
         atomic_compare_exchange_strong(&mp->dstate, &running, DSTATE_SLEEPING);
@@ -300,6 +303,9 @@ void gort__dedicated_mexit(gort__m_t *mp)
 /* Makes sure an idle M exists to take over the normal P we give up. */
 static int ensure_spare_m(gort__m_t *self)
 {
+    /* Threads made from now on must not be cloned from this one (it may
+     * have changed its affinity, namespaces, credentials). */
+    gort__start_template_thread();
     gort__lock(&gort__sched.lock);
     bool have = gort__sched.nmidle > 0;
     gort__unlock(&gort__sched.lock);
@@ -341,7 +347,19 @@ GORT_API int gort_dedicate_os_thread(void)
     atomic_fetch_add(&gort__rt.ndedicated, 1);
     gort__p_t *pp = gort__releasep(mp);
     gort__acquirep(mp, dp);
-    gort__handoffp(pp); /* the normal P goes on without us */
+    /* The normal P goes on without us. With nothing to run it just becomes
+     * idle (handoffp would wake a spinner to look for work elsewhere, a
+     * futex wake per dedicate for nothing); new work wakes an M by wakep. */
+    if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0) {
+        gort__handoffp(pp);
+    } else {
+        int64_t when = atomic_load_explicit(&pp->timer0when, RELAXED);
+        gort__lock(&gort__sched.lock);
+        gort__pidleput(pp);
+        gort__unlock(&gort__sched.lock);
+        if (when != 0)
+            gort__timer_wake_for(when);
+    }
     return 0;
 }
 

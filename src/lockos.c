@@ -144,7 +144,7 @@ static void *templatethread(void *arg)
 
 /* Starts the template thread if it is not running (Go's
  * startTemplateThread). Called by the first LockOSThread of a run. */
-static void start_template_thread(void)
+void gort__start_template_thread(void)
 {
     gort__lock(&newm_lock);
     if (template_started) {
@@ -203,7 +203,7 @@ GORT_API int gort_lock_os_thread(void)
     gort__m_t *mp = gp->m;
     if (mp->lockedext == UINT32_MAX)
         return -EOVERFLOW;
-    start_template_thread();
+    gort__start_template_thread();
     mp->lockedext++;
     mp->lockedg = gp;
     gp->lockedm = mp;

@@ -1129,9 +1129,17 @@ int64_t gort__checkdead_confirm(void)
         return left;
     }
     __atomic_store_n(&gort__sched.deadsuspect, false, __ATOMIC_RELAXED);
-    if (atomic_load(&gort__sched.progress) != gort__sched.deadsuspect_progress || !looks_dead()) {
+    if (!looks_dead()) {
         gort__unlock(&gort__sched.lock);
         return 0;
+    }
+    if (atomic_load(&gort__sched.progress) != gort__sched.deadsuspect_progress) {
+        /* Something woke meanwhile, but everything is asleep again: start
+         * a new grace period rather than forgetting the suspicion (nothing
+         * else would raise it again until another M goes to sleep). */
+        gort__checkdead();
+        gort__unlock(&gort__sched.lock);
+        return DEADLOCK_GRACE_NS;
     }
     static const char msg[] = "gort: fatal error: all goroutines are asleep - deadlock!\n\n";
     gort__write_stderr(msg, sizeof msg - 1);

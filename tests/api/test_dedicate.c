@@ -732,8 +732,11 @@ static void ready_ded(void *arg)
     if (ready_spin < 0) {
         ASSERT_EQ(caught, 0);
         ASSERT_GE(direct, n / 4);
-        /* Every futex sleep ended with a wake (no timers, no signals). */
-        ASSERT_LE(sleeps, direct + 2);
+        /* Every futex sleep ends with a wake (no timers, no signals), but a
+         * waker descheduled between its CAS of dstate (counted) and its
+         * FUTEX_WAKE finds the thread awake, and its late wake then ends
+         * the thread's next sleep early: allow a few of those. */
+        ASSERT_LE(sleeps, direct + n / 10 + 2);
     }
     ASSERT_EQ(gort_undedicate_os_thread(), 0);
 }
@@ -1076,27 +1079,30 @@ TEST(dedicate_cycle_with_block_creates_no_thread)
     ASSERT_EQ(run_main(reuse_main, (void *)(intptr_t)(20 * US), 2), 0);
 }
 
-/* Many cycles, fast: undedicate sometimes finds the normal P still held by
- * the thread that dedicate woke for it (spinning, about to give it up) and
- * then queues the goroutine globally and parks its thread; the goroutine
- * must still be run (a lost wake-up hangs here until the case's timeout). */
-static int many_cycles_main(void *arg)
+/* Cycles right after start-up: undedicate can find the normal P still held
+ * by the thread dedicate started for it (a new one, spinning, about to give
+ * it up); it then queues the goroutine globally and parks its thread, and
+ * the goroutine must still be run. A lost wake-up hangs here until the
+ * case's timeout: every thread parked, the P idle, the goroutine queued. */
+static int few_cycles_main(void *arg)
 {
-    (void)arg;
-    long cycles = test_scale(100000);
+    long cycles = (long)(intptr_t)arg;
     for (long i = 0; i < cycles; i++) {
         ASSERT_EQ(gort_dedicate_os_thread(), 0);
         ASSERT_EQ(gort_undedicate_os_thread(), 0);
     }
-    gort_stats_t s = stats_now();
-    ASSERT_EQ(s.dedicated_live, 0);
+    ASSERT_EQ(stats_now().dedicated_live, 0);
     return 0;
 }
 
 TEST_TIMEOUT(dedicate_cycles_never_strand_the_goroutine, 120)
 {
-    ASSERT_EQ(run_main(many_cycles_main, NULL, 1), 0);
-    ASSERT_EQ(run_main(many_cycles_main, NULL, 2), 0);
+    long runs = test_scale(300);
+    for (long i = 0; i < runs; i++) {
+        ASSERT_EQ(run_main(few_cycles_main, (void *)(intptr_t)10, 1), 0);
+        ASSERT_EQ(run_main(few_cycles_main, (void *)(intptr_t)10, 2), 0);
+    }
+    ASSERT_EQ(run_main(few_cycles_main, (void *)(intptr_t)test_scale(100000), 1), 0);
 }
 
 /* After undedicate the goroutine is scheduled normally again: its
