@@ -353,12 +353,15 @@ GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t peri
     pt->t.idx = -1;
     pt->t.period = period_ns;
     pt->t.when = deadline_after(delay_ns);
+    /* *out is set before the timer is armed: a fn goroutine of an early
+     * firing may already use it. */
+    *out = pt;
     int err = gort__addtimer(&pt->t);
     if (err) {
+        *out = NULL;
         free(pt);
         return err;
     }
-    *out = pt;
     return 0;
 }
 
