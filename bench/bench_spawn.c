@@ -34,12 +34,14 @@ typedef struct spawn_arg {
     long total;
     int batch;
     int64_t elapsed_ns;
-    int64_t cpu_ns;      /* process CPU time during the timed loop */
-    uint64_t created;    /* goroutines_created during the timed loop */
-    uint64_t futex;      /* futex sleeps + wakes during the loop */
-    uint64_t steal_gs;   /* goroutines taken by stealing */
-    uint64_t ms_created; /* threads started by the run */
-    uint64_t stacks;     /* stacks mapped during the timed loop */
+    int64_t cpu_ns;       /* process CPU time during the timed loop */
+    uint64_t created;     /* goroutines_created during the timed loop */
+    uint64_t futex;       /* futex sleeps + wakes during the loop */
+    uint64_t steal_gs;    /* goroutines taken by stealing */
+    uint64_t steal_tries; /* steal attempts on another P */
+    uint64_t spinning;    /* Ms that started spinning */
+    uint64_t ms_created;  /* threads started by the run */
+    uint64_t stacks;      /* stacks mapped during the timed loop */
     int err;
 } spawn_arg_t;
 
@@ -112,6 +114,8 @@ static int spawn_main(void *p)
     a->created = s1.goroutines_created - s0.goroutines_created;
     a->futex = (s1.futex_sleeps + s1.futex_wakes) - (s0.futex_sleeps + s0.futex_wakes);
     a->steal_gs = s1.steal_gs - s0.steal_gs;
+    a->steal_tries = s1.steal_tries - s0.steal_tries;
+    a->spinning = s1.spinning_transitions - s0.spinning_transitions;
     a->ms_created = s1.ms_created;
     a->stacks = s1.stacks_mapped - s0.stacks_mapped;
     return 0;
@@ -211,6 +215,7 @@ int main(int argc, char **argv)
     double g1[BENCH_MAX_RUNS], g2[BENCH_MAX_RUNS], pt[BENCH_MAX_RUNS];
     double fx1[BENCH_MAX_RUNS], fx2[BENCH_MAX_RUNS], st2[BENCH_MAX_RUNS], ms2[BENCH_MAX_RUNS];
     double sm1[BENCH_MAX_RUNS], sm2[BENCH_MAX_RUNS], cpu1[BENCH_MAX_RUNS], cpu2[BENCH_MAX_RUNS];
+    double tr2[BENCH_MAX_RUNS], sp2[BENCH_MAX_RUNS];
     spawn_arg_t a;
 
     /* Warm-up, discarded: first-touch of stacks, G structs and thread stacks. */
@@ -234,6 +239,8 @@ int main(int argc, char **argv)
             cpu2[r] = (double)a.cpu_ns / (double)total;
             fx2[r] = (double)a.futex * 1000.0 / (double)total;
             st2[r] = (double)a.steal_gs * 1000.0 / (double)total;
+            tr2[r] = (double)a.steal_tries * 1000.0 / (double)total;
+            sp2[r] = (double)a.spinning * 1000.0 / (double)total;
             ms2[r] = (double)a.ms_created;
             sm2[r] = (double)a.stacks;
         }
@@ -257,6 +264,8 @@ int main(int argc, char **argv)
     if (do2) {
         bench_report("spawn_gort_p2_futex_calls_per_1k_goroutines", "count", fx2, runs);
         bench_report("spawn_gort_p2_stolen_per_1k_goroutines", "count", st2, runs);
+        bench_report("spawn_gort_p2_steal_tries_per_1k_goroutines", "count", tr2, runs);
+        bench_report("spawn_gort_p2_spinning_starts_per_1k_goroutines", "count", sp2, runs);
         bench_report("spawn_gort_p2_threads_started", "count", ms2, runs);
         bench_report("spawn_gort_p2_stacks_mapped_in_loop", "count", sm2, runs);
     }

@@ -20,7 +20,9 @@
  *   B, E  pairs (threads 2k, 2k+1) passing a turn through a futex word in
  *         application memory: wait while it is not my turn
  *         (FUTEX_WAIT(turn, other)), take the turn (check and bump the
- *         pair's counter), work, hand the turn over, FUTEX_WAKE(turn, 1);
+ *         pair's counter), hand the turn over, FUTEX_WAKE(turn, 1), then
+ *         work (the waker keeps running application code, as a thread that
+ *         unlocks a mutex or signals a condition variable does);
  *   C     a chain: thread 0 writes the producer stream (stream_byte) into
  *         pipe 0 in PIPE_MSG-byte writes, thread i forwards pipe i-1 to
  *         pipe i, the last thread reads and checks every byte's position
@@ -149,7 +151,6 @@ static void run_pingpong(app_t *a)
                       (unsigned long long)p->count);
         p->count++;
         a->st->turns++;
-        work(a);
         atomic_store_explicit(&p->turn, other, memory_order_release);
         int64_t r = app_syscall(a, OP_FUTEX_WAKE, off, 1);
         a->st->wake_calls++;
@@ -157,6 +158,9 @@ static void run_pingpong(app_t *a)
             app_error(a->shm, a->st, "thread %d: FUTEX_WAKE returned %lld", a->idx, (long long)r);
         else
             a->st->wake_woken += (uint64_t)r;
+        /* The waker goes on running application code (the spec's "the
+         * unblocking P cannot immediately switch to the unblocked G"). */
+        work(a);
     }
 }
 

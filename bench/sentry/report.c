@@ -79,6 +79,10 @@ void report_medians(report_t *rep)
                 qsort(v, (size_t)rep->runs, sizeof *v, cmp_double);
                 int n = rep->runs;
                 m->m[j] = (n % 2) ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+                if (j == MET_OPS) {
+                    m->ops_min = v[0];
+                    m->ops_max = v[n - 1];
+                }
             }
         }
     }
@@ -118,7 +122,7 @@ void report_table(const report_t *rep, int c)
     printf("# %-9s", "mode");
     for (int i = 0; i < ncols; i++)
         printf(" %7s", metric_info[cols[i]].head);
-    printf(" %7s\n", "vs_pt");
+    printf(" %7s %7s\n", "spread", "vs_pt");
     const result_t *pt = has_mode(rep, MODE_PTHREADS) ? med(rep, c, MODE_PTHREADS) : NULL;
     for (int k = 0; k < rep->nmodes; k++) {
         int mode = rep->modes[k];
@@ -129,6 +133,10 @@ void report_table(const report_t *rep, int c)
             fmt(b, sizeof b, m->m[cols[i]]);
             printf(" %7s", b);
         }
+        if (m->m[MET_OPS] > 0)
+            printf(" %6.0f%%", 100 * (m->ops_max - m->ops_min) / m->m[MET_OPS]);
+        else
+            printf(" %7s", "-");
         if (pt && pt->m[MET_OPS] > 0)
             printf(" %6.2fx", m->m[MET_OPS] / pt->m[MET_OPS]);
         printf("%s\n", m->errors ? "  INCONSISTENT" : "");
@@ -138,7 +146,8 @@ void report_table(const report_t *rep, int c)
            "processes); cs = context switches per call; migr = CPU changes between calls (app "
            "threads + tasks); Mchg = task thread changes; hoff/retk/dwake/slckd/rtfw = gort "
            "handoffs, sysmon retakes, dedicated direct wakes, startlockedm, runtime futex wakes "
-           "per call%s; vs_pt = throughput / pthreads\n",
+           "per call%s; spread = (max - min) / median of ops/s over the runs; vs_pt = throughput / "
+           "pthreads\n",
            cf->nbg ? "; bg/s = background chunks per second" : "");
     for (int k = 0; k < rep->nmodes; k++) {
         int mode = rep->modes[k];

@@ -41,6 +41,7 @@ extern const metric_info_t metric_info[MET_COUNT];
 typedef struct result {
     double m[MET_COUNT];
     int errors;
+    double ops_min, ops_max; /* medians only: the range of MET_OPS over the runs */
 } result_t;
 
 /* One workload configuration: a column of the chart, a table. */
