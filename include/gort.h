@@ -314,7 +314,9 @@ GORT_API int gort_unlock_os_thread(void);
 /* Preemption: sysmon asks a goroutine that has run for 10 ms without
  * blocking to yield. Every gort call by a goroutine honours such a request;
  * gort_preempt_check() is the cheapest one, for long loops. Dedicated
- * goroutines are never asked (the kernel schedules them). Contexts:
+ * and locked goroutines are never preempted (the kernel schedules them; a
+ * locked one owns its thread, so yielding would only move its P to another
+ * thread). Contexts:
  * goroutine. Returns 0 (after yielding if asked), or -EPERM from a foreign
  * thread. */
 GORT_API int gort_preempt_check(void);
