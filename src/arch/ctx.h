@@ -12,10 +12,10 @@
  *   x86-64 (56 bytes):  [mxcsr:4 | x87 cw:2 | pad:2] r15 r14 r13 r12 rbx rbp  ret
  *   aarch64 (176 bytes): x19..x28, x29, x30, d8..d15, fpcr, pad
  *
- * The FP control state is only written back when it differs from the
- * outgoing context's (a compare instead of a slow ldmxcsr/fldcw or FPCR
- * write on every switch). x86-64 keeps the 2 pad bytes after the CW zero
- * so the 8-byte compare is exact.
+ * On aarch64 FPCR is only written back when it differs from the outgoing
+ * context's. On x86-64 MXCSR and the x87 CW are always reloaded (with the
+ * jmp that ends the switch, a compare-and-skip measured slower), and the
+ * switch ends with pop + jmp instead of ret (see switch.S).
  *
  * A new context is made by gort__ctx_init, which lays out such a frame whose
  * return address is gort__ctx_trampoline; the trampoline calls
