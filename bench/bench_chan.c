@@ -26,7 +26,10 @@
  *
  * Usage: bench_chan [-r runs] [-n pingpong] [-N pingpong_p2] [-p rounds]
  *                   [-u rounds] [-m buffered] [-M pthread_msgs] [-f fanin]
- *                   [-F pthread_fanin] [-c cpu]
+ *                   [-F pthread_fanin] [-c cpu] [-o pingpong|buffered|select]
+ * -o runs only that gort case, once, at GOMAXPROCS=1 (no baseline, no
+ * warm-up), with the size given by -n, -m or -f: for instruction counts
+ * under callgrind (run two sizes and subtract).
  */
 #include "bench_common.h"
 
@@ -423,7 +426,8 @@ static void usage(const char *argv0)
             "  -M M2      mutex/condvar queue messages, 1 producer (default 1000000)\n"
             "  -f F       fan-in messages per producer, gort (default 500000)\n"
             "  -F F2      fan-in messages per producer, pthreads (default 100000)\n"
-            "  -c cpu     CPU for the pinned baseline (default: first allowed)\n",
+            "  -c cpu     CPU for the pinned baseline (default: first allowed)\n"
+            "  -o case    only gort's pingpong, buffered or select case, once, GOMAXPROCS=1\n",
             argv0, BENCH_MIN_RUNS, BENCH_MIN_RUNS);
     exit(2);
 }
@@ -433,8 +437,9 @@ int main(int argc, char **argv)
     int runs = BENCH_MIN_RUNS, cpu = bench_first_cpu();
     long n = 2000000, n2 = 200000, prounds = 50000, urounds = 10000;
     long m = 10000000, m2 = 1000000, f = 500000, f2 = 100000;
+    const char *only = NULL;
     int c;
-    while ((c = getopt(argc, argv, "r:n:N:p:u:m:M:f:F:c:h")) != -1) {
+    while ((c = getopt(argc, argv, "r:n:N:p:u:m:M:f:F:c:o:h")) != -1) {
         switch (c) {
         case 'r':
             runs = bench_parse_runs(optarg);
@@ -466,12 +471,28 @@ int main(int argc, char **argv)
         case 'c':
             cpu = (int)bench_parse_long("-c", optarg, 0, CPU_SETSIZE - 1);
             break;
+        case 'o':
+            only = optarg;
+            break;
         default:
             usage(argv[0]);
         }
     }
     if (optind != argc)
         usage(argv[0]);
+    if (only) {
+        double sw;
+        if (strcmp(only, "pingpong") == 0)
+            printf("chan_pingpong_gort_p1_ns_per_roundtrip %.6g ns\n",
+                   run_pingpong_gort(n, 1, &sw));
+        else if (strcmp(only, "buffered") == 0)
+            printf("chan_buffered_gort_p1_msgs_per_s %.6g msg/s\n", run_buffered_gort(m, 1));
+        else if (strcmp(only, "select") == 0)
+            printf("chan_fanin_select_gort_p1_msgs_per_s %.6g msg/s\n", run_fanin_gort(f, true, 1));
+        else
+            usage(argv[0]);
+        return 0;
+    }
 
     bench_print_header("bench_chan", runs);
     bench_note("gort threads unpinned; GOMAXPROCS as named; the runtime's own spin as above");
