@@ -24,14 +24,26 @@
  * processes are taken at its edges), STOP (application threads exit at
  * their next call; the driver interrupts tasks blocked in emulated waits
  * until all have ended), then check the run's books (check_run). Any
- * inconsistency is reported, and --smoke exits non-zero on it.
+ * inconsistency is reported and makes the exit status 1 (--smoke runs every
+ * workload and mode briefly for just that check).
+ *
+ * Spin settings are printed with the results: the application spins
+ * app_spin PAUSEs for its reply before FUTEX_WAIT ("spin briefly"); a task
+ * does not spin for its next request by default (task_spin 0: its wait is
+ * the application running); dedicated threads spin as the runtime decides
+ * (gort_config_t.dedicated_spin_ns).
+ *
+ * On a small shared VM one invocation's medians still move a lot (thread
+ * placement decides whether futex hand-offs stay on one CPU), so --pool
+ * reports the medians over the runs of several invocations' CSV files.
  *
  * Processes: the application host is forked first thing in main(), before
  * any thread exists (the runtime is started only later, once per run, by
  * the runtime thread). It never execs, so the same binary works under
  * valgrind and qemu-user. --inproc runs the host in a pthread instead.
  *
- * Usage: sentry [--quick | --smoke] [options]; sentry --help.
+ * Usage: sentry [--quick | --smoke] [options]; sentry --pool a.csv --pool
+ * b.csv ... [--svg F]; sentry --help.
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -64,6 +76,8 @@ typedef struct opts {
     int64_t raw_quantum_ns;
     bool inproc, quick, smoke, verbose;
     int inject;
+    const char *pool[32]; /* --pool: CSV files to report on instead of running */
+    int npool;
     const char *csv, *svg;
 } opts_t;
 
@@ -468,6 +482,7 @@ static void run_one(const config_t *c, int mode, result_t *out)
     out->m[MET_MCHG] = (double)sr->task_mchg_win / dops;
     out->m[MET_HANDOFF] = (double)(s1.handoffs - s0.handoffs) / dops;
     out->m[MET_RETAKE] = (double)(s1.sysmon_retakes - s0.sysmon_retakes) / dops;
+    out->m[MET_SLOWX] = (double)(s1.syscall_slow_exits - s0.syscall_slow_exits) / dops;
     out->m[MET_DWAKE] = (double)(s1.dedicated_direct_wakes - s0.dedicated_direct_wakes) / dops;
     out->m[MET_SLOCKED] = (double)(s1.startlockedm - s0.startlockedm) / dops;
     out->m[MET_RTFUTEX] = (double)(s1.futex_wakes - s0.futex_wakes) / dops;
@@ -510,9 +525,12 @@ static void usage(FILE *f)
            "  --bg-chunk-us N      background work chunk (default 20)\n"
            "  --raw-quantum-us N   raw mode: a task yields its P after this (default 10000)\n"
            "  --csv FILE           write every run and the medians as CSV\n"
-           "  --svg FILE           write the chart (throughput and p99 by mode)\n"
+           "  --svg FILE           write the chart (throughput, p99 and worst call by mode)\n"
            "  -v                   one line per run on stderr\n"
-           "  --inject seq|futex|pipe  break the emulation once per run (checks the checks)\n");
+           "  --inject seq|futex|pipe  break the emulation once per run (checks the checks)\n"
+           "  --pool FILE          (repeatable) run nothing: report the medians over every run\n"
+           "                       in these CSV files (from --csv); --csv/--svg as usual; give\n"
+           "                       the options the runs used, for the chart's settings line\n");
 }
 
 static int parse_list(const char *s, const char *const *names, int nnames, int *out, int max)
@@ -556,6 +574,7 @@ static void parse_opts(int argc, char **argv)
         O_CSV,
         O_SVG,
         O_INJECT,
+        O_POOL,
         O_HELP
     };
     static const struct option lo[] = {
@@ -579,6 +598,7 @@ static void parse_opts(int argc, char **argv)
         {"csv", required_argument, 0, O_CSV},
         {"svg", required_argument, 0, O_SVG},
         {"inject", required_argument, 0, O_INJECT},
+        {"pool", required_argument, 0, O_POOL},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -666,6 +686,11 @@ static void parse_opts(int argc, char **argv)
             parse_list(optarg, kinds, 4, &O.inject, 1);
             break;
         }
+        case O_POOL:
+            if (O.npool == 32)
+                bench_die("--pool: at most 32 files");
+            O.pool[O.npool++] = optarg;
+            break;
         case 'h':
         case O_HELP:
             usage(stdout);
@@ -770,8 +795,8 @@ static int build_configs(config_t *cf)
         for (int i = 0; i < O.nsweep; i++) {
             cf[n] = (config_t){.workload = WL_D, .nthreads = O.sweep[i]};
             snprintf(cf[n].name, sizeof cf[n].name, "d%d", O.sweep[i]);
-            snprintf(cf[n].desc, sizeof cf[n].desc, "d%d: workload a with %d threads (%.3gx P)",
-                     O.sweep[i], O.sweep[i], (double)O.sweep[i] / P);
+            snprintf(cf[n].desc, sizeof cf[n].desc, "d%d: workload a with %d thread%s (%.3gx P)",
+                     O.sweep[i], O.sweep[i], O.sweep[i] == 1 ? "" : "s", (double)O.sweep[i] / P);
             n++;
         }
     }
@@ -813,10 +838,94 @@ static double spin_iter_ns(void)
     return best;
 }
 
+static void dspin_desc(char *buf, size_t len)
+{
+    if (O.dedicated_spin_ns)
+        snprintf(buf, len, "%lld", (long long)O.dedicated_spin_ns);
+    else
+        snprintf(buf, len, "%s (runtime default)",
+                 getenv("GORT_DEDICATED_SPIN_NS") ? getenv("GORT_DEDICATED_SPIN_NS") : "50000");
+}
+
+/* The settings (from the options) in one line, for the chart. */
+static void settings_line(char *buf, size_t len, double spin_ns)
+{
+    char dspin[64];
+    dspin_desc(dspin, sizeof dspin);
+    snprintf(buf, len,
+             "GOMAXPROCS=%d; app spin %u x %.0f ns; task spin %u; dedicated_spin_ns=%s; "
+             "app work %lld ns; raw quantum %lld us; %s; no pinning",
+             O.gomaxprocs, O.app_spin, spin_ns, O.task_spin, dspin, (long long)O.app_work_ns,
+             (long long)(O.raw_quantum_ns / 1000),
+             O.inproc ? "app threads in-process" : "app threads in a child process");
+}
+
+static void machine_line(char *buf, size_t len)
+{
+    char model[256];
+    struct utsname u;
+    bench_cpu_model(model, sizeof model);
+    if (uname(&u) != 0)
+        memset(&u, 0, sizeof u);
+    snprintf(buf, len, "nproc=%ld, allowed CPUs=%d, %s, Linux %s %s, vm=%s",
+             sysconf(_SC_NPROCESSORS_ONLN), bench_allowed_cpus(), model, u.release, u.machine,
+             bench_in_vm() == 1 ? "yes" : "no");
+}
+
+/* --pool: the report over the runs of earlier invocations' CSV files. */
+static int pool_main(void)
+{
+    static config_t cfgs[64];
+    int ncfg = 0, modes[MODE_COUNT], nmodes = 0, runs = 0;
+    result_t *res = report_pool(O.pool, O.npool, cfgs, 64, &ncfg, modes, &nmodes, &runs);
+    if (!res || ncfg == 0)
+        bench_die("--pool: no runs read");
+    result_t *med = calloc((size_t)ncfg * MODE_COUNT, sizeof *med);
+    if (!med)
+        bench_die("out of memory");
+    char machine[512], settings[512], opts[400];
+    machine_line(machine, sizeof machine);
+    /* The options given with --pool are taken to be the runs' own. */
+    settings_line(opts, sizeof opts, spin_iter_ns());
+    snprintf(settings, sizeof settings, "pooled: %d invocations, up to %d runs per bar; %s",
+             O.npool, runs, opts);
+    printf("# benchmark: sentry, report pooled from %d CSV files\n", O.npool);
+    for (int i = 0; i < O.npool; i++)
+        printf("#   %s\n", O.pool[i]);
+    printf("# machine (of this report; the runs' own headers say where they ran): %s\n", machine);
+    report_t rep = {.cfgs = cfgs,
+                    .ncfg = ncfg,
+                    .modes = modes,
+                    .nmodes = nmodes,
+                    .runs = runs,
+                    .res = res,
+                    .med = med,
+                    .machine = machine,
+                    .settings = settings};
+    report_medians(&rep);
+    for (int c = 0; c < ncfg; c++)
+        report_table(&rep, c);
+    report_targets(&rep);
+    int rc = 0;
+    if (O.csv && report_csv(&rep, O.csv) != 0) {
+        fprintf(stderr, "sentry: cannot write %s\n", O.csv);
+        rc = 1;
+    }
+    if (O.svg && report_svg(&rep, O.svg) != 0) {
+        fprintf(stderr, "sentry: cannot write %s\n", O.svg);
+        rc = 1;
+    }
+    free(res);
+    free(med);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     parse_opts(argc, argv);
+    if (O.npool)
+        return pool_main();
     config_t cfgs[32];
     int ncfg = build_configs(cfgs);
     if (ncfg == 0)
@@ -830,27 +939,12 @@ int main(int argc, char **argv)
     /* The application host is forked here, before any thread exists. */
     host_start();
 
-    char machine[512], settings[512], load0[128], model[256];
-    struct utsname u;
-    bench_cpu_model(model, sizeof model);
-    if (uname(&u) != 0)
-        memset(&u, 0, sizeof u);
+    char machine[512], settings[512], load0[128];
     read_loadavg(load0, sizeof load0);
-    snprintf(machine, sizeof machine, "nproc=%ld, allowed CPUs=%d, %s, Linux %s %s, vm=%s",
-             sysconf(_SC_NPROCESSORS_ONLN), bench_allowed_cpus(), model, u.release, u.machine,
-             bench_in_vm() == 1 ? "yes" : "no");
+    machine_line(machine, sizeof machine);
     char dspin[64];
-    if (O.dedicated_spin_ns)
-        snprintf(dspin, sizeof dspin, "%lld", (long long)O.dedicated_spin_ns);
-    else
-        snprintf(dspin, sizeof dspin, "%s (runtime default)",
-                 getenv("GORT_DEDICATED_SPIN_NS") ? getenv("GORT_DEDICATED_SPIN_NS") : "50000");
-    snprintf(settings, sizeof settings,
-             "GOMAXPROCS=%d; app spin %u x %.0f ns; task spin %u; dedicated_spin_ns=%s; "
-             "app work %lld ns; raw quantum %lld us; %s; no pinning",
-             O.gomaxprocs, O.app_spin, spin_ns, O.task_spin, dspin, (long long)O.app_work_ns,
-             (long long)(O.raw_quantum_ns / 1000),
-             O.inproc ? "app threads in-process" : "app threads in a child process");
+    dspin_desc(dspin, sizeof dspin);
+    settings_line(settings, sizeof settings, spin_ns);
 
     printf("# benchmark: sentry (issue 6: the spec's problems and DedicateOSThread, side by "
            "side)\n");

@@ -5,7 +5,10 @@
  * main metrics, the issue's targets (PASS / MISS), the CSV (every run and
  * the medians) and an SVG chart drawn here with fprintf (no tools needed):
  * one column per workload, throughput bars (linear) above p99 latency bars
- * (log scale), one bar per mode.
+ * (log scale) and worst-call bars (log scale), one bar per mode.
+ * report_pool reads the per-run rows of such CSV files back (--pool), so
+ * several invocations can be reported together; a metric a file lacks is
+ * NAN and is left out of its medians.
  */
 #include "report.h"
 
@@ -26,6 +29,7 @@ const metric_info_t metric_info[MET_COUNT] = {
     [MET_MCHG] = {"task_thread_changes_per_op", "Mchg", "1/op"},
     [MET_HANDOFF] = {"handoffs_per_op", "hoff", "1/op"},
     [MET_RETAKE] = {"sysmon_retakes_per_op", "retk", "1/op"},
+    [MET_SLOWX] = {"syscall_slow_exits_per_op", "slowx", "1/op"},
     [MET_DWAKE] = {"dedicated_direct_wakes_per_op", "dwake", "1/op"},
     [MET_SLOCKED] = {"startlockedm_per_op", "slckd", "1/op"},
     [MET_RTFUTEX] = {"runtime_futex_wakes_per_op", "rtfw", "1/op"},
@@ -71,13 +75,27 @@ void report_medians(report_t *rep)
             int mode = rep->modes[k];
             result_t *m = &rep->med[(size_t)c * MODE_COUNT + (size_t)mode];
             m->errors = 0;
-            for (int r = 0; r < rep->runs; r++)
-                m->errors += run_res(rep, c, mode, r)->errors;
+            m->nruns = 0;
+            for (int r = 0; r < rep->runs; r++) {
+                const result_t *x = run_res(rep, c, mode, r);
+                if (!x->absent) {
+                    m->errors += x->errors;
+                    m->nruns++;
+                }
+            }
+            m->absent = m->nruns == 0;
             for (int j = 0; j < MET_COUNT; j++) {
-                for (int r = 0; r < rep->runs; r++)
-                    v[r] = run_res(rep, c, mode, r)->m[j];
-                qsort(v, (size_t)rep->runs, sizeof *v, cmp_double);
-                int n = rep->runs;
+                int n = 0;
+                for (int r = 0; r < rep->runs; r++) {
+                    const result_t *x = run_res(rep, c, mode, r);
+                    if (!x->absent && !isnan(x->m[j]))
+                        v[n++] = x->m[j];
+                }
+                if (n == 0) {
+                    m->m[j] = NAN;
+                    continue;
+                }
+                qsort(v, (size_t)n, sizeof *v, cmp_double);
                 m->m[j] = (n % 2) ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
                 if (j == MET_OPS) {
                     m->ops_min = v[0];
@@ -89,11 +107,164 @@ void report_medians(report_t *rep)
     free(v);
 }
 
+/* ---- pooling CSV files (--pool) ---- */
+
+static int wl_of(const char *name)
+{
+    switch (name[0]) {
+    case 'a':
+        return WL_A;
+    case 'b':
+        return WL_B;
+    case 'c':
+        return WL_C;
+    case 'd':
+        return WL_D;
+    case 'e':
+        return WL_E;
+    }
+    return -1;
+}
+
+typedef struct cell {
+    result_t *v;
+    int n, cap;
+} cell_t;
+
+result_t *report_pool(const char *const *paths, int npaths, config_t *cfgs, int max_cfgs, int *ncfg,
+                      int *modes, int *nmodes, int *runs_out)
+{
+    cell_t *cells = calloc((size_t)max_cfgs * MODE_COUNT, sizeof *cells);
+    bool seen_mode[MODE_COUNT] = {false};
+    char line[4096];
+    result_t *res = NULL;
+    if (!cells)
+        return NULL;
+    for (int fi = 0; fi < npaths; fi++) {
+        FILE *f = fopen(paths[fi], "r");
+        if (!f) {
+            fprintf(stderr, "sentry: cannot read %s\n", paths[fi]);
+            goto out;
+        }
+        int col_of[64]; /* CSV column -> metric (-1: other, -2: errors) */
+        int ncols = 0;
+        if (!fgets(line, sizeof line, f)) {
+            fclose(f);
+            continue;
+        }
+        line[strcspn(line, "\r\n")] = 0;
+        for (char *save = NULL, *tok = strtok_r(line, ",", &save); tok && ncols < 64;
+             tok = strtok_r(NULL, ",", &save)) {
+            col_of[ncols] = strcmp(tok, "errors") == 0 ? -2 : -1;
+            for (int j = 0; j < MET_COUNT; j++)
+                if (strcmp(tok, metric_info[j].name) == 0)
+                    col_of[ncols] = j;
+            ncols++;
+        }
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            char *fld[64];
+            int nf = 0;
+            for (char *save = NULL, *tok = strtok_r(line, ",", &save); tok && nf < 64;
+                 tok = strtok_r(NULL, ",", &save))
+                fld[nf++] = tok;
+            if (nf < 5 || nf != ncols || strcmp(fld[4], "median") == 0 || wl_of(fld[0]) < 0)
+                continue;
+            int mode = -1;
+            for (int m = 0; m < MODE_COUNT; m++)
+                if (strcmp(fld[3], sentry_mode_names[m]) == 0)
+                    mode = m;
+            if (mode < 0)
+                continue;
+            int threads = atoi(fld[1]), bg = atoi(fld[2]), c;
+            for (c = 0; c < *ncfg; c++)
+                if (strcmp(cfgs[c].name, fld[0]) == 0 && cfgs[c].nthreads == threads &&
+                    cfgs[c].nbg == bg)
+                    break;
+            if (c == *ncfg) {
+                if (c == max_cfgs) {
+                    fprintf(stderr, "sentry: too many configurations in %s\n", paths[fi]);
+                    fclose(f);
+                    goto out;
+                }
+                config_t *cf = &cfgs[c];
+                memset(cf, 0, sizeof *cf);
+                cf->workload = wl_of(fld[0]);
+                cf->nthreads = threads;
+                cf->nbg = bg;
+                snprintf(cf->name, sizeof cf->name, "%s", fld[0]);
+                static const char *const what[WL_COUNT] = {
+                    [WL_A] = "syscall-heavy, getpid answered at once",
+                    [WL_B] = "futex ping-pong pairs",
+                    [WL_C] = "pipe chain",
+                    [WL_D] = "workload a",
+                    [WL_E] = "workload b + background CPU goroutines"};
+                snprintf(cf->desc, sizeof cf->desc, "%s: %s, %d thread%s%s", cf->name,
+                         what[cf->workload], threads, threads == 1 ? "" : "s",
+                         bg ? " + background goroutines" : "");
+                (*ncfg)++;
+            }
+            cell_t *cl = &cells[(size_t)c * MODE_COUNT + (size_t)mode];
+            if (cl->n == cl->cap) {
+                int cap = cl->cap ? 2 * cl->cap : 8;
+                result_t *nv = realloc(cl->v, sizeof *nv * (size_t)cap);
+                if (!nv) {
+                    fclose(f);
+                    goto out;
+                }
+                cl->v = nv;
+                cl->cap = cap;
+            }
+            result_t *x = &cl->v[cl->n++];
+            memset(x, 0, sizeof *x);
+            for (int j = 0; j < MET_COUNT; j++)
+                x->m[j] = NAN;
+            for (int k = 5; k < nf; k++) {
+                if (col_of[k] >= 0)
+                    x->m[col_of[k]] = strtod(fld[k], NULL);
+                else if (col_of[k] == -2)
+                    x->errors = atoi(fld[k]);
+            }
+            seen_mode[mode] = true;
+        }
+        fclose(f);
+    }
+    int runs = 1;
+    for (int i = 0; i < *ncfg * MODE_COUNT; i++)
+        if (cells[i].n > runs)
+            runs = cells[i].n;
+    res = calloc((size_t)*ncfg * MODE_COUNT * (size_t)runs, sizeof *res);
+    if (!res)
+        goto out;
+    for (int i = 0; i < *ncfg * MODE_COUNT; i++)
+        for (int r = 0; r < runs; r++) {
+            result_t *x = &res[(size_t)i * (size_t)runs + (size_t)r];
+            if (r < cells[i].n)
+                *x = cells[i].v[r];
+            else
+                x->absent = true;
+        }
+    static const int order[] = {MODE_RAW,    MODE_LAZY,      MODE_EAGER,
+                                MODE_LOCKED, MODE_DEDICATED, MODE_PTHREADS};
+    *nmodes = 0;
+    for (int i = 0; i < MODE_COUNT; i++)
+        if (seen_mode[order[i]])
+            modes[(*nmodes)++] = order[i];
+    *runs_out = runs;
+out:
+    for (int i = 0; i < max_cfgs * MODE_COUNT; i++)
+        free(cells[i].v);
+    free(cells);
+    return res;
+}
+
 /* A value in at most 7 characters. */
 static void fmt(char *buf, size_t len, double v)
 {
     double a = fabs(v);
-    if (a == 0)
+    if (isnan(v))
+        snprintf(buf, len, "-");
+    else if (a == 0)
         snprintf(buf, len, "0");
     else if (a >= 1e6)
         snprintf(buf, len, "%.3gM", v / 1e6);
@@ -112,13 +283,17 @@ static void fmt(char *buf, size_t len, double v)
 void report_table(const report_t *rep, int c)
 {
     const config_t *cf = &rep->cfgs[c];
-    static const int cols[] = {MET_OPS,    MET_P50,   MET_P99,     MET_MAX,     MET_FAIR,
-                               MET_CPU,    MET_CS,    MET_MIGR,    MET_MCHG,    MET_HANDOFF,
-                               MET_RETAKE, MET_DWAKE, MET_SLOCKED, MET_RTFUTEX, MET_BG};
+    static const int cols[] = {
+        MET_OPS,  MET_P50,     MET_P99,    MET_MAX,   MET_FAIR,  MET_CPU,     MET_CS,      MET_MIGR,
+        MET_MCHG, MET_HANDOFF, MET_RETAKE, MET_SLOWX, MET_DWAKE, MET_SLOCKED, MET_RTFUTEX, MET_BG};
     int ncols = (int)(sizeof cols / sizeof cols[0]);
     if (cf->nbg == 0)
         ncols--; /* no background column */
-    printf("#\n# %s  (medians of %d runs)\n", cf->desc, rep->runs);
+    int nr = 0;
+    for (int k = 0; k < rep->nmodes; k++)
+        if (med(rep, c, rep->modes[k])->nruns > nr)
+            nr = med(rep, c, rep->modes[k])->nruns;
+    printf("#\n# %s  (medians of %d runs)\n", cf->desc, nr);
     printf("# %-9s", "mode");
     for (int i = 0; i < ncols; i++)
         printf(" %7s", metric_info[cols[i]].head);
@@ -144,9 +319,10 @@ void report_table(const report_t *rep, int c)
     printf("# columns: ops/s = application calls per second; p50us/p99us/maxus = latency per "
            "call; fair = fewest/most calls of one thread; cpuus = CPU us per call (both "
            "processes); cs = context switches per call; migr = CPU changes between calls (app "
-           "threads + tasks); Mchg = task thread changes; hoff/retk/dwake/slckd/rtfw = gort "
-           "handoffs, sysmon retakes, dedicated direct wakes, startlockedm, runtime futex wakes "
-           "per call%s; spread = (max - min) / median of ops/s over the runs; vs_pt = throughput / "
+           "threads + tasks); Mchg = task thread changes; hoff/retk/slowx/dwake/slckd/rtfw = gort "
+           "handoffs, sysmon retakes, slow syscall exits (no P), dedicated direct wakes, "
+           "startlockedm, runtime futex wakes per call%s; spread = (max - min) / median of ops/s "
+           "over the runs; vs_pt = throughput / "
            "pthreads\n",
            cf->nbg ? "; bg/s = background chunks per second" : "");
     for (int k = 0; k < rep->nmodes; k++) {
@@ -250,6 +426,8 @@ int report_csv(const report_t *rep, const char *path)
             int mode = rep->modes[k];
             for (int r = -1; r < rep->runs; r++) {
                 const result_t *x = r < 0 ? med(rep, c, mode) : run_res(rep, c, mode, r);
+                if (x->absent)
+                    continue;
                 fprintf(f, "%s,%d,%d,%s,", cf->name, cf->nthreads, cf->nbg,
                         sentry_mode_names[mode]);
                 if (r < 0)
@@ -265,7 +443,10 @@ int report_csv(const report_t *rep, const char *path)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
-/* ---- SVG ---- */
+/* ---- SVG ----
+ * The worst call is drawn as well as p99: when tasks starve (raw, lazy and
+ * locked with many threads), the starved threads make few calls, so p99
+ * over all calls stays low while the worst call and the fairness show it. */
 
 static void svg_text(FILE *f, double x, double y, double size, const char *anchor,
                      const char *extra, const char *s)
@@ -292,6 +473,8 @@ static void svg_panel(FILE *f, const report_t *rep, int c, int j, bool logscale,
     double vmax = 0, vmin = INFINITY;
     for (int k = 0; k < rep->nmodes; k++) {
         double v = med(rep, c, rep->modes[k])->m[j];
+        if (isnan(v))
+            continue;
         if (v > vmax)
             vmax = v;
         if (v > 0 && v < vmin)
@@ -303,7 +486,7 @@ static void svg_panel(FILE *f, const report_t *rep, int c, int j, bool logscale,
     if (logscale) {
         if (!isfinite(vmin))
             vmin = 1;
-        lo = floor(log10(vmin)) - 0.0001;
+        lo = floor(log10(vmin) - 0.3);
         hi = ceil(log10(vmax) + 0.15);
         if (hi - lo < 1)
             hi = lo + 1;
@@ -328,7 +511,9 @@ static void svg_panel(FILE *f, const report_t *rep, int c, int j, bool logscale,
         int mode = rep->modes[k];
         double v = med(rep, c, mode)->m[j];
         double frac;
-        if (logscale)
+        if (isnan(v))
+            frac = 0;
+        else if (logscale)
             frac = v > 0 ? (log10(v) - lo) / (hi - lo) : 0;
         else
             frac = (v - lo) / (hi - lo);
@@ -351,8 +536,8 @@ int report_svg(const report_t *rep, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         return -errno;
-    const double cw = 150, ph = 170, left = 60, top = 92, gap = 46;
-    double W = left + cw * rep->ncfg + 20, H = top + 2 * ph + gap + 70;
+    const double cw = 150, ph = 150, left = 60, top = 92, gap = 30;
+    double W = left + cw * rep->ncfg + 20, H = top + 3 * ph + 2 * gap + 70;
     fprintf(f,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
             "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n",
@@ -370,7 +555,7 @@ int report_svg(const report_t *rep, const char *path)
                 mode_colors[mode]);
         svg_text(f, lx + 16, 68, 10, "start", NULL, sentry_mode_names[mode]);
     }
-    double y1 = top, y2 = top + ph + gap;
+    double y1 = top, y2 = top + ph + gap, y3 = top + 2 * (ph + gap);
     /* Axis titles (rotated). */
     fprintf(f,
             "<text x=\"0\" y=\"0\" font-size=\"10\" text-anchor=\"middle\" "
@@ -380,6 +565,10 @@ int report_svg(const report_t *rep, const char *path)
             "<text x=\"0\" y=\"0\" font-size=\"10\" text-anchor=\"middle\" "
             "transform=\"translate(16 %.1f) rotate(-90)\">p99 latency per call (us, log)</text>\n",
             y2 + ph / 2);
+    fprintf(f,
+            "<text x=\"0\" y=\"0\" font-size=\"10\" text-anchor=\"middle\" "
+            "transform=\"translate(16 %.1f) rotate(-90)\">worst call (us, log)</text>\n",
+            y3 + ph / 2);
     for (int c = 0; c < rep->ncfg; c++) {
         double x = left + c * cw;
         char title[64];
@@ -387,12 +576,14 @@ int report_svg(const report_t *rep, const char *path)
         if (cf->nbg)
             snprintf(title, sizeof title, "%s: %d thr + %d bg", cf->name, cf->nthreads, cf->nbg);
         else
-            snprintf(title, sizeof title, "%s: %d threads", cf->name, cf->nthreads);
+            snprintf(title, sizeof title, "%s: %d thread%s", cf->name, cf->nthreads,
+                     cf->nthreads == 1 ? "" : "s");
         svg_text(f, x + (cw - 10) / 2, y1 - 6, 10, "middle", "font-weight=\"bold\"", title);
         svg_panel(f, rep, c, MET_OPS, false, x, y1, cw - 10, ph);
         svg_panel(f, rep, c, MET_P99, true, x, y2, cw - 10, ph);
+        svg_panel(f, rep, c, MET_MAX, true, x, y3, cw - 10, ph);
     }
-    double ny = y2 + ph + 18;
+    double ny = y3 + ph + 18;
     svg_text(f, 10, ny, 9, "start", NULL,
              "a: getpid-like calls answered at once; b: pairs ping-ponging through an emulated "
              "futex; c: pipe chain; dN: workload a with N threads; e: b + background CPU "

@@ -24,6 +24,7 @@ enum {
     MET_MCHG,    /* task thread changes between calls, per call */
     MET_HANDOFF, /* gort handoffs per call */
     MET_RETAKE,  /* gort sysmon_retakes per call */
+    MET_SLOWX,   /* gort syscall_slow_exits per call (exitsyscall found no P) */
     MET_DWAKE,   /* gort dedicated_direct_wakes per call */
     MET_SLOCKED, /* gort startlockedm per call */
     MET_RTFUTEX, /* gort futex_wakes per call */
@@ -39,9 +40,11 @@ typedef struct metric_info {
 extern const metric_info_t metric_info[MET_COUNT];
 
 typedef struct result {
-    double m[MET_COUNT];
+    double m[MET_COUNT]; /* NAN: not measured (a pooled CSV without the column) */
     int errors;
+    bool absent;             /* no such run (pooled cells with fewer runs) */
     double ops_min, ops_max; /* medians only: the range of MET_OPS over the runs */
+    int nruns;               /* medians only: runs the median is over */
 } result_t;
 
 /* One workload configuration: a column of the chart, a table. */
@@ -67,6 +70,13 @@ typedef struct report {
     const char *settings; /* one line */
 } report_t;
 
+/* Reads the per-run rows of CSV files written by report_csv (--pool):
+ * appends configurations to cfgs (at most max_cfgs; *ncfg in/out), and
+ * returns the results array laid out as report_t.res with *runs_out runs
+ * per cell (missing runs marked absent), and the modes found (in canonical
+ * order) in modes/nmodes. Returns NULL (with a message on stderr) on error. */
+result_t *report_pool(const char *const *paths, int npaths, config_t *cfgs, int max_cfgs, int *ncfg,
+                      int *modes, int *nmodes, int *runs_out);
 /* Fills rep->med. */
 void report_medians(report_t *rep);
 /* The human table of configuration c (lines start with '#') and its
