@@ -424,8 +424,9 @@ static void resetspinning(gort__m_t *mp)
 
 static void begin_shutdown(void)
 {
-    /* release: pairs with the acquire in gort__shutting_down(). */
-    atomic_store_explicit(&gort__sched.shutdown, true, RELEASE);
+    /* seq_cst: pairs with the acquire in gort__shutting_down(), and with
+     * ready_foreign's increment + check (see there). */
+    atomic_store(&gort__sched.shutdown, true);
     gort__lock(&gort__sched.lock);
     gort__m_t *mp;
     while ((mp = gort__mget()) != NULL)
@@ -644,13 +645,38 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
     gort__mcall_g(gp, MCALL_PARK);
 }
 
+static void ready1(gort__m_t *mp, gort__g_t *gp);
+
+/* A foreign thread readies gp. It walks scheduler state (queues, Ms it may
+ * create) that gort_main's teardown frees, so it announces itself in
+ * rt.foreign_inflight and does nothing once shutdown has begun (gp is
+ * abandoned then anyway). seq_cst: the increment and the shutdown check
+ * pair with begin_shutdown's store and teardown's drain (Dekker): either
+ * teardown waits for us or we see the shutdown. */
+static GORT__NOINLINE void ready_foreign(gort__g_t *gp)
+{
+    /* Goroutines woken from outside: checkdead cannot prove a deadlock. */
+    atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
+    atomic_fetch_add(&gort__rt.foreign_inflight, 1);
+    if (!atomic_load(&gort__sched.shutdown))
+        ready1(NULL, gp);
+    atomic_fetch_sub(&gort__rt.foreign_inflight, 1);
+}
+
 void gort__ready(gort__g_t *gp)
 {
     if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
         gort__throw("bad g->status in ready");
     gort__m_t *mp = gort__getm();
-    if (!mp) /* a foreign thread wakes goroutines: checkdead cannot work */
-        atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
+    if (GORT__UNLIKELY(!mp)) {
+        ready_foreign(gp);
+        return;
+    }
+    ready1(mp, gp);
+}
+
+static void ready1(gort__m_t *mp, gort__g_t *gp)
+{
     if (gp->dedicated) {
         /* The spec's ready corollary: wake its own thread, nothing else. */
         gort__ready_dedicated(gp);
@@ -1283,6 +1309,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->maing = NULL;
     rt->mainstatus = 0;
     rt->deadlock_check = !(flags & GORT_CONFIG_NO_DEADLOCK_CHECK);
+    atomic_store(&rt->foreign_inflight, 0);
     rt->ncpu = gort__ncpu();
     gort__noteclear(&rt->mainnote);
     atomic_store(&rt->goidgen, 1);
@@ -1344,6 +1371,10 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     gort__sysmon_start(); /* without sysmon, lazy syscalls are never retaken */
     schedule(m0);
     gort__sysmon_stop();
+    /* Foreign threads still inside ready_foreign may be creating an M:
+     * let them finish before counting and freeing Ms. */
+    while (atomic_load(&rt->foreign_inflight) != 0)
+        gort__usleep(10);
 
     /* Shutdown: wait for the other Ms to leave (they do at their next pass
      * through schedule; one stuck in a goroutine may never). */

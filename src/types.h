@@ -448,6 +448,9 @@ typedef struct gort__rt {
     gort__mstats_t deadmstats;
     _Atomic uint64_t ms_created;
     _Atomic bool running;
+    /* Foreign threads inside gort__ready (ready_foreign); teardown waits
+     * for it to drop to zero. seq_cst, see ready_foreign. */
+    _Atomic int32_t foreign_inflight;
 
     /* Dedicated Ps (dedicate.c): kept apart from allp, so nothing that
      * walks allp (stealing, sysmon, the spinning recheck) sees them.
