@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +154,15 @@ static inline double bench_max(const double *v, int n)
 
 /* ---- reporting ---- */
 
+/* strlcpy: a bounded copy that truncates (snprintf("%s") would make gcc
+ * warn about the truncation for every caller with a long buffer). */
+static inline void bench_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 typedef struct bench_row {
     char name[128];
     char unit[24];
@@ -168,8 +179,8 @@ static inline void bench_add_row(const char *name, const char *unit, double med,
     if (bench_nrows == BENCH_MAX_ROWS)
         bench_die("too many result rows");
     bench_row_t *r = &bench_rows[bench_nrows++];
-    snprintf(r->name, sizeof r->name, "%s", name);
-    snprintf(r->unit, sizeof r->unit, "%s", unit);
+    bench_copy(r->name, sizeof r->name, name); /* the table truncates long names */
+    bench_copy(r->unit, sizeof r->unit, unit);
     r->median = med;
     r->min = mn;
     r->max = mx;
@@ -191,11 +202,39 @@ static inline double bench_report(const char *name, const char *unit, const doub
  * two medians, e.g. baseline / gort). */
 static inline void bench_ratio(const char *name, double value)
 {
-    char full[112];
+    char full[sizeof(((bench_row_t *)0)->name) + 8];
     snprintf(full, sizeof full, "%s_ratio", name);
     printf("%s %.6g x\n", full, value);
     fflush(stdout);
     bench_add_row(full, "x", value, value, value, 0);
+}
+
+/* CPU migrations of the whole process (every thread, also those made
+ * later) through perf_event_open; -1 where perf events are not allowed.
+ * Call bench_migr_open before starting any thread. */
+static int bench_migr_fd = -1;
+
+static inline void bench_migr_open(void)
+{
+    struct perf_event_attr pa;
+    memset(&pa, 0, sizeof pa);
+    pa.size = sizeof pa;
+    pa.type = PERF_TYPE_SOFTWARE;
+    pa.config = PERF_COUNT_SW_CPU_MIGRATIONS;
+    pa.inherit = 1; /* threads created later (all of gort's) count too */
+    bench_migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
+    if (bench_migr_fd < 0) {
+        pa.exclude_kernel = 1; /* perf_event_paranoid 2 */
+        bench_migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
+    }
+}
+
+static inline long long bench_migr_now(void)
+{
+    uint64_t v = 0;
+    if (bench_migr_fd < 0 || read(bench_migr_fd, &v, sizeof v) != (ssize_t)sizeof v)
+        return -1;
+    return (long long)v;
 }
 
 /* A free-form line for the human reader ('#'-prefixed). */

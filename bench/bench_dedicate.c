@@ -40,10 +40,6 @@
  * Usage: bench_dedicate [-r runs] [-s spin_ns] [-t target_ms] [-w rounds] [-c cycles]
  *                       [-f fresh]
  */
-/* Metric names are built at run time (all short); gcc cannot see that. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
 #include "bench_common.h"
 
 #include <limits.h>
@@ -56,31 +52,6 @@
 #include <sys/syscall.h>
 
 /* ---- process-wide counters ---- */
-
-static int migr_fd = -1;
-
-static void migr_open(void)
-{
-    struct perf_event_attr pa;
-    memset(&pa, 0, sizeof pa);
-    pa.size = sizeof pa;
-    pa.type = PERF_TYPE_SOFTWARE;
-    pa.config = PERF_COUNT_SW_CPU_MIGRATIONS;
-    pa.inherit = 1;
-    migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
-    if (migr_fd < 0) {
-        pa.exclude_kernel = 1; /* perf_event_paranoid 2 */
-        migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
-    }
-}
-
-static long long migr_now(void)
-{
-    uint64_t v = 0;
-    if (migr_fd < 0 || read(migr_fd, &v, sizeof v) != (ssize_t)sizeof v)
-        return -1;
-    return (long long)v;
-}
 
 static long csw_now(void)
 {
@@ -223,7 +194,7 @@ static int pp_client(void *p)
     long ctidch = 0;
     gort_stats_t s0 = stats_now();
     long c0 = csw_now();
-    long long m0 = migr_now();
+    long long m0 = bench_migr_now();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < a->rounds; i++) {
         v = i;
@@ -235,7 +206,7 @@ static int pp_client(void *p)
             ctidch += thread_id() != ctid;
     }
     int64_t t1 = bench_now_ns();
-    long long m1 = migr_now();
+    long long m1 = bench_migr_now();
     long c1 = csw_now();
     gort_stats_t s1 = stats_now();
     double n = (double)a->rounds;
@@ -364,14 +335,14 @@ static void *fpp_thread(void *p)
     pthread_barrier_wait(&pp->start);
     if (t->me == 0) {
         pp->c0 = csw_now();
-        pp->m0 = migr_now();
+        pp->m0 = bench_migr_now();
         pp->t0 = bench_now_ns();
         for (long i = 0; i < pp->rounds; i++) {
             box_send(t, 1);
             box_recv(t);
         }
         pp->t1 = bench_now_ns();
-        pp->m1 = migr_now();
+        pp->m1 = bench_migr_now();
         pp->c1 = csw_now();
     } else {
         for (long i = 0; i < pp->rounds; i++) {
@@ -495,13 +466,13 @@ static int wl_main(void *p)
         a->slot[i].tidch = a->slot[i].cpuch = 0;
     gort_stats_t s0 = stats_now();
     long c0 = csw_now();
-    long long m0 = migr_now();
+    long long m0 = bench_migr_now();
     int64_t t0 = bench_now_ns();
     for (long r = 0; r < a->rounds; r++)
         for (int i = 0; i < WL_G; i++)
             gort_chan_send(a->slot[i].ch, &r);
     int64_t t1 = bench_now_ns();
-    long long m1 = migr_now();
+    long long m1 = bench_migr_now();
     long c1 = csw_now();
     gort_stats_t s1 = stats_now();
     for (int i = 0; i < WL_G; i++)
@@ -690,7 +661,7 @@ int main(int argc, char **argv)
     if (optind != argc)
         usage(argv[0]);
     spin_eff_ns = effective_spin(spin_cfg);
-    migr_open(); /* before any thread, so that every later thread inherits it */
+    bench_migr_open(); /* before any thread, so that every later thread inherits it */
 
     bench_print_header("bench_dedicate", runs);
     bench_note("spin: dedicated threads spin up to %lld ns before the futex sleep (config %lld%s), "
@@ -703,8 +674,8 @@ int main(int argc, char **argv)
                "rounds sized in the warm-up for ~%ld ms per run",
                target_ms);
     bench_note("cpu migrations: %s",
-               migr_fd >= 0 ? "perf_event_open PERF_COUNT_SW_CPU_MIGRATIONS, whole process"
-                            : "not available (perf_event_open failed), reported as -1");
+               bench_migr_fd >= 0 ? "perf_event_open PERF_COUNT_SW_CPU_MIGRATIONS, whole process"
+                                  : "not available (perf_event_open failed), reported as -1");
     bench_note("context switches: getrusage(RUSAGE_SELF) ru_nvcsw + ru_nivcsw, whole process");
     bench_note("runtime migrations (tid_changes): a goroutine resumed on another thread than "
                "before (server, and client when dedicated)");

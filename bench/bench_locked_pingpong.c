@@ -27,11 +27,6 @@
  *
  * Usage: bench_locked_pingpong [-r runs] [-u rounds] [-l rounds] [-P gomaxprocs]
  */
-/* Metric names here are built at run time (all < 64 bytes); gcc cannot see
- * that and warns about bench_common.h's 96-to-80-byte copy in bench_ratio. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
 #include "bench_common.h"
 
 #include <limits.h>
@@ -45,32 +40,6 @@
 #include <sys/syscall.h>
 
 /* ---- process-wide counters ---- */
-
-static int migr_fd = -1;
-
-static void migr_open(void)
-{
-    struct perf_event_attr pa;
-    memset(&pa, 0, sizeof pa);
-    pa.size = sizeof pa;
-    pa.type = PERF_TYPE_SOFTWARE;
-    pa.config = PERF_COUNT_SW_CPU_MIGRATIONS;
-    pa.inherit = 1; /* threads created later (all of gort's) count too */
-    pa.exclude_kernel = 0;
-    migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
-    if (migr_fd < 0) {
-        pa.exclude_kernel = 1; /* perf_event_paranoid 2 */
-        migr_fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, 0);
-    }
-}
-
-static long long migr_now(void)
-{
-    uint64_t v = 0;
-    if (migr_fd < 0 || read(migr_fd, &v, sizeof v) != (ssize_t)sizeof v)
-        return -1;
-    return (long long)v;
-}
 
 /* CPU time of the whole process (all threads): unlike elapsed time it does
  * not grow while other processes hold the CPUs. */
@@ -184,7 +153,7 @@ static int client_main(void *p)
 
     gort_stats_t s0 = stats_now();
     long c0 = csw_now();
-    long long m0 = migr_now();
+    long long m0 = bench_migr_now();
     int64_t u0 = cpu_now();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < a->rounds; i++) {
@@ -196,7 +165,7 @@ static int client_main(void *p)
     }
     int64_t t1 = bench_now_ns();
     int64_t u1 = cpu_now();
-    long long m1 = migr_now();
+    long long m1 = bench_migr_now();
     long c1 = csw_now();
     gort_stats_t s1 = stats_now();
     double n = (double)a->rounds;
@@ -265,7 +234,7 @@ static void *fpp_thread(void *p)
     pthread_barrier_wait(&pp->start);
     if (t->me == 0) {
         pp->c0 = csw_now();
-        pp->m0 = migr_now();
+        pp->m0 = bench_migr_now();
         pp->u0 = cpu_now();
         pp->t0 = bench_now_ns();
     }
@@ -277,7 +246,7 @@ static void *fpp_thread(void *p)
         wait_turn(pp, 0);
         pp->t1 = bench_now_ns();
         pp->u1 = cpu_now();
-        pp->m1 = migr_now();
+        pp->m1 = bench_migr_now();
         pp->c1 = csw_now();
     }
     return NULL;
@@ -348,7 +317,7 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         usage(argv[0]);
-    migr_open(); /* before any thread, so that every later thread inherits it */
+    bench_migr_open(); /* before any thread, so that every later thread inherits it */
 
     int procs[2] = {1, 2}, nprocs = 2;
     if (only_p) {
@@ -365,8 +334,8 @@ int main(int argc, char **argv)
                lrounds);
     bench_note("pinning: none anywhere; spin: gort as built (see above), baseline none");
     bench_note("cpu migrations: %s",
-               migr_fd >= 0 ? "perf_event_open PERF_COUNT_SW_CPU_MIGRATIONS, whole process"
-                            : "not available (perf_event_open failed), reported as -1");
+               bench_migr_fd >= 0 ? "perf_event_open PERF_COUNT_SW_CPU_MIGRATIONS, whole process"
+                                  : "not available (perf_event_open failed), reported as -1");
     bench_note("context switches: getrusage(RUSAGE_SELF) ru_nvcsw + ru_nivcsw, whole process");
 
     /* Configurations: [procs x {unlocked, locked}], then the baseline. */

@@ -51,11 +51,6 @@
  * (runs + 1/10) x (n2 - n1) (the warm-up round makes n/10 calls), e.g.
  * -P 1 -r 5 -m lazy_y with -n 100000 and -n 200000: 510,000 calls apart.
  */
-/* Metric names here are built at run time (all < 64 bytes); gcc cannot see
- * that and warns about bench_common.h's 96-to-80-byte copy in bench_ratio. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
 #include "bench_common.h"
 
 #include <stdatomic.h>

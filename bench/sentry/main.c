@@ -45,9 +45,6 @@
  * Usage: sentry [--quick | --smoke] [options]; sentry --pool a.csv --pool
  * b.csv ... [--svg F]; sentry --help.
  */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
 #include "../bench_common.h"
 
 #include <getopt.h>
