@@ -154,10 +154,13 @@ int gort__addtimer_on(gort__p_t *pp, gort__timer_t *t)
         return -ENOMEM;
     }
     bool first = pp->timers[0] == t;
+    /* Read under the lock: once it is dropped, another M may fire t and
+     * re-arm (periodic) or free it. */
+    int64_t when = t->when;
     update_timer0(pp);
     gort__unlock(&pp->timerslock);
     if (first)
-        gort__timer_wake_for(t->when);
+        gort__timer_wake_for(when);
     return 0;
 }
 
