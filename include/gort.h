@@ -191,10 +191,78 @@ GORT_API int gort_exit(void);
  * Returns the id, or -EPERM from a foreign thread. */
 GORT_API int64_t gort_self_id(void);
 
-/* gort_gomaxprocs - the number of normal Ps, GOMAXPROCS (fixed for a run;
- * dedicated Ps are not counted). Any context. Returns it, or -ESRCH when
- * the runtime is not running. */
+/* gort_gomaxprocs - the number of normal Ps, GOMAXPROCS (dedicated Ps are
+ * not counted). Any context. Returns it, or -ESRCH when the runtime is not
+ * running. */
 GORT_API int gort_gomaxprocs(void);
+
+/* gort_gomaxprocs_set - changes GOMAXPROCS at run time (Go's
+ * runtime.GOMAXPROCS(n)): stops the world, resizes the set of normal Ps
+ * (procresize: the run queues, timers and free lists of removed Ps move to
+ * the remaining ones) and starts it again. Dedicated Ps and their threads
+ * are not touched. Called between gort_stop_the_world and
+ * gort_start_the_world by the goroutine that stopped it, the change is made
+ * when it starts the world. Contexts: goroutine. Returns the previous value,
+ * -EINVAL if n is outside [1, GORT_MAXPROCS_MAX], -ENOMEM if new Ps could
+ * not be allocated (nothing changed), -EPERM from a foreign thread. */
+GORT_API int gort_gomaxprocs_set(int n);
+
+/* gort_current_p - the id of the P the calling goroutine runs on: normal Ps
+ * are 0 .. GOMAXPROCS-1, dedicated Ps GORT_MAXPROCS_MAX and up. No other
+ * goroutine runs on the same P at the same time, so the id can index
+ * per-P data (see gort_for_each_p). Contexts: goroutine. Returns the id, or
+ * -EPERM from a foreign thread. */
+GORT_API int gort_current_p(void);
+
+/* ------------------------------------------------------------------------ */
+/* Stop-the-world                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* gort_stop_the_world - stops every normal P and brings every goroutine to
+ * a safe point (blocked, in a system call, or at a gort call), as Go's
+ * stopTheWorld does for its collector: for a snapshot, a debugger pause, a
+ * language VM's collector. Running goroutines stop at their next gort call
+ * (gort_preempt_check is the cheapest); a goroutine that never calls gort
+ * holds the stop up (unless it is inside gort_preemptible_begin/end). On
+ * return nothing but the caller runs goroutine code.
+ *
+ * Dedicated goroutines keep their Ps and threads throughout: one blocked or
+ * in a system call counts as stopped at once (the stop's cost does not grow
+ * with them); one that wakes up or leaves its system call during the stop
+ * waits on its own thread until the world starts, then goes on on its own
+ * P with no hand-off; a running one stops at its next gort call the same
+ * way. Stoppers are serialised: a second one waits (parks) for the first to
+ * start the world.
+ *
+ * Until gort_start_the_world the caller must not block: parking (a blocking
+ * channel operation, lock, wait or sleep) is a fatal error ("goroutine
+ * blocked with the world stopped"); gort_yield does nothing; its system
+ * calls keep its P; gort_dedicate_os_thread and gort_undedicate_os_thread
+ * return -EBUSY. Non-blocking calls (gort_go, try sends, timers) work; what
+ * they make runnable runs once the world starts. reason is kept for
+ * debuggers. Contexts: goroutine. Returns 0, -EDEADLK if the caller has
+ * already stopped the world, -EPERM from a foreign thread. */
+GORT_API int gort_stop_the_world(const char *reason);
+
+/* gort_start_the_world - undoes gort_stop_the_world (Go's startTheWorld):
+ * applies a pending gort_gomaxprocs_set, gives the stopped Ps that have
+ * work to threads, and releases waiting dedicated goroutines. Contexts: the
+ * goroutine that stopped the world. Returns 0, or -EPERM from any other
+ * goroutine or a foreign thread. */
+GORT_API int gort_start_the_world(void);
+
+/* A per-P callback of gort_for_each_p: p_id as gort_current_p returns it;
+ * dedicated is 1 for a dedicated P. */
+typedef void (*gort_p_fn)(int p_id, int dedicated, void *arg);
+
+/* gort_for_each_p - calls fn once for every normal P and every dedicated P
+ * in use, while no goroutine runs on any of them (Go's forEachP, for
+ * flushing per-P caches): fn runs on the caller's thread with the world
+ * stopped; dedicated Ps stay with their threads. fn must not call gort.
+ * Called with the world already stopped by the caller, it just visits.
+ * Contexts: goroutine. Returns 0, -EINVAL for a NULL fn, -EPERM from a
+ * foreign thread. */
+GORT_API int gort_for_each_p(gort_p_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
@@ -247,6 +315,10 @@ typedef struct gort_stats {
     uint64_t dedicated_spin_catches;   /* wake-ups caught while spinning */
     uint64_t dedicated_futex_sleeps;   /* futex sleeps of dedicated threads */
     uint64_t dedicated_threads_reused; /* dedicate found an idle thread: none created */
+    /* Stop-the-world (stw.c). */
+    uint64_t stw_count;           /* worlds stopped (gort_for_each_p and GOMAXPROCS too) */
+    uint64_t stw_dedicated_waits; /* dedicated goroutines that waited for a start */
+    uint64_t procresizes;         /* GOMAXPROCS changes */
 } gort_stats_t;
 
 /* Fills *st with the current run's counters (st->size must be set; fields

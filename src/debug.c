@@ -40,6 +40,7 @@ const char *const gort__waitreason_strings[waitReasonCount] = {
     [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
     [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
     [waitReasonTest] = "test",
+    [waitReasonStopTheWorld] = "stop the world",
 };
 
 static size_t put_str(char *buf, size_t cap, size_t n, const char *s)

@@ -86,7 +86,7 @@ static gort__p_t *dpnew(void)
     pp->dedicated = true;
     atomic_init(&pp->status, Pidle);
     gort__lock(&gort__rt.dedlock);
-    pp->id = gort__rt.gomaxprocs + gort__rt.ndedps++;
+    pp->id = GORT_MAXPROCS_MAX + gort__rt.ndedps++; /* never a normal P's id */
     pp->dall = gort__rt.dedall;
     gort__rt.dedall = pp;
     gort__unlock(&gort__rt.dedlock);
@@ -207,6 +207,8 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
     for (;;) {
         if (gort__shutting_down())
             return NULL;
+        if (GORT__UNLIKELY(gort__gcwaiting()))
+            gort__ded_gcwait();   /* no timers while the world is stopped */
         gort__checktimers(pp, 0); /* a timer may ready gp */
         if (g_runnable(gp))
             return gp;
@@ -268,7 +270,7 @@ void gort__wake_dedicatedms(void)
 }
 
 /* Moves every timer of from onto to's heap (Go's moveTimers). */
-static void move_timers(gort__p_t *from, gort__p_t *to)
+void gort__movetimers(gort__p_t *from, gort__p_t *to)
 {
     for (;;) {
         gort__lock(&from->timerslock);
@@ -287,7 +289,7 @@ static void move_timers(gort__p_t *from, gort__p_t *to)
 static void drop_dedicated_p(gort__m_t *mp, gort__p_t *target)
 {
     gort__p_t *dp = gort__releasep(mp);
-    move_timers(dp, target ? target : gort__rt.allp[0]);
+    gort__movetimers(dp, target ? target : gort__rt.allp[0]);
     dpput(dp);
     mp->dedicated = false;
     mp->dedicatecount = 0;
@@ -322,6 +324,8 @@ GORT_API int gort_dedicate_os_thread(void)
     if (!gp)
         return -EPERM;
     gort__m_t *mp = gp->m;
+    if (gort__is_world_owner(gp))
+        return -EBUSY; /* the world is stopped: no P may change hands */
     if (mp->dedicated) {
         if (mp->dedicatecount == UINT32_MAX)
             return -EOVERFLOW;
@@ -360,6 +364,9 @@ GORT_API int gort_dedicate_os_thread(void)
         if (when != 0)
             gort__timer_wake_for(when);
     }
+    /* From here on a stop counts us through ndedrunning (stw.c); if one
+     * is under way, wait for the start on this thread. */
+    gort__dedrun_begin(mp);
     return 0;
 }
 
@@ -371,9 +378,12 @@ GORT_API int gort_undedicate_os_thread(void)
     gort__m_t *mp = gp->m;
     if (!mp->dedicated)
         return 0; /* like UnlockOSThread: a no-op */
+    if (gort__is_world_owner(gp))
+        return -EBUSY;
     gort__stat_add(&mp->stats.undedicate_calls, 1);
     if (--mp->dedicatecount > 0)
         return 0;
+    gort__dedrun_end(mp); /* a normal G from here: stops through its P */
     gp->dedicated = false;
     if (mp->lockedext == 0 && mp->lockedint == 0) {
         mp->lockedg = NULL;

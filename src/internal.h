@@ -154,15 +154,40 @@ int64_t gort__checkdead_confirm(void); /* sysmon */
 void gort__dump_goroutines(void);
 bool gort__newosproc(gort__m_t *mp);
 void gort__preempt_park(gort__g_t *gp);
+
+/* ---- stw.c ---- */
+extern gort__world_t gort__world;
+extern gort__dedcount_t gort__dedcount;
+static inline bool gort__gcwaiting(void)
+{
+    return atomic_load_explicit(&gort__world.gcwaiting, memory_order_relaxed) != 0;
+}
+void gort__preemptall(gort__p_t *self);
+void gort__preemptone(gort__p_t *pp); /* sysmon.c */
+void gort__gcstop_p(gort__p_t *pp);   /* sched.lock held */
+bool gort__gcstopm(gort__m_t *mp);    /* false at shutdown */
+void gort__entersyscall_gcwait(gort__p_t *pp);
+void gort__stw_safepoint(gort__g_t *gp);
+void gort__dedrun_begin(gort__m_t *mp);
+void gort__dedrun_end(gort__m_t *mp);
+void gort__ded_gcwait(void);
+void gort__stw_shutdown_wake(void);
+bool gort__is_world_owner(gort__g_t *gp);
+int gort__p_init_allp(int32_t nprocs); /* gort__main */
+gort__p_t *gort__pnew(int32_t id);
+void gort__movetimers(gort__p_t *from, gort__p_t *to);
+
 /* The G of a public API call (NULL on a foreign thread). Honours a pending
- * preemption request first: every runtime call is a preemption point. */
+ * preemption request or a stop-the-world first: every runtime call is a
+ * preemption point and a safe point. */
 static inline gort__g_t *gort__api_g(void)
 {
     gort__g_t *gp = gort__getg();
     if (gp) {
         if (GORT_DEBUG >= 1 && atomic_load_explicit(&gp->preemptible, memory_order_relaxed))
             gort__throw("gort called inside a preemptible region");
-        if (GORT__UNLIKELY(atomic_load_explicit(&gp->preempt, memory_order_relaxed)))
+        if (GORT__UNLIKELY(atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
+                           gort__gcwaiting()))
             gort__preempt_park(gp);
     }
     return gp;

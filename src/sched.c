@@ -138,10 +138,16 @@ static bool idlepmask_read(int32_t id)
     return atomic_load_explicit(&gort__rt.idlepmask[id / 64], RELAXED) & (1ull << (id % 64));
 }
 
-/* Puts an idle P (with an empty run queue) on the idle list. */
+/* Puts an idle P (with an empty run queue) on the idle list; while the
+ * world is stopping, stops it instead (stw.c): every path that gives a P up
+ * (findrunnable, handoffp, dedicate, a failed newm) ends here. */
 void gort__pidleput(gort__p_t *pp)
 {
     GORT__ASSERT(2, gort__runqempty(pp));
+    if (GORT__UNLIKELY(gort__gcwaiting())) { /* set under sched.lock, which we hold */
+        gort__gcstop_p(pp);
+        return;
+    }
     atomic_store_explicit(&pp->status, Pidle, RELAXED);
     idlepmask_set(pp->id, true);
     pp->link = gort__sched.pidle;
@@ -434,6 +440,9 @@ static void begin_shutdown(void)
     gort__wake_lockedms();
     gort__wake_dedicatedms();
     gort__unlock(&gort__sched.lock);
+    gort__stw_shutdown_wake();
+    atomic_fetch_add(&gort__sched.stopwake, 1); /* a stopper gives up */
+    gort__futexwakeup(&gort__sched.stopwake, 1);
     gort__notewakeup(&gort__rt.mainnote);
     gort__timer_poke();
 }
@@ -626,6 +635,8 @@ void gort__gosched_g(gort__g_t *gp)
         gort__osyield(); /* nothing else runs on this thread: ask the kernel */
         return;
     }
+    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
+        return; /* the world is stopped: nobody else could run */
     gort__mcall_g(gp, MCALL_GOSCHED);
 }
 
@@ -639,6 +650,8 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
                   enum gort__waitreason reason)
 {
     gort__m_t *mp = gp->m;
+    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
+        gort__throw("goroutine blocked with the world stopped");
     gp->waitreason = (uint8_t)reason;
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
@@ -729,6 +742,8 @@ static void goexit0(gort__m_t *mp, gort__g_t *gp)
     gort__stat_add(&pp->stats.goroutines_exited, 1);
     san_stack_unpoison(gp->stack.lo, gp->stack.hi);
     bool is_main = gp->is_main;
+    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp) && !is_main)
+        gort__throw("goroutine exited with the world stopped");
     if (gp->lockedm) {
         /* Exiting while locked ends the thread (Go 1.10+): the goroutine may
          * have changed thread state that must not leak. */
@@ -751,7 +766,8 @@ static void goexit0(gort__m_t *mp, gort__g_t *gp)
  * runnext only on the last pass (Go's stealWork). */
 static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp)
 {
-    uint32_t n = (uint32_t)gort__rt.gomaxprocs;
+    /* gomaxprocs and coprimes change only while every P is stopped. */
+    uint32_t n = (uint32_t)atomic_load_explicit(&gort__rt.gomaxprocs, RELAXED);
     for (int i = 0; i < STEAL_TRIES; i++) {
         bool lastpass = i == STEAL_TRIES - 1;
         uint32_t pos = fastrand(mp) % n;
@@ -785,6 +801,11 @@ static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit)
 top:
     if (gort__shutting_down())
         return NULL;
+    if (GORT__UNLIKELY(gort__gcwaiting())) {
+        if (!gort__gcstopm(mp)) /* Go's gcstopm; a start hands us a P */
+            return NULL;
+        goto top;
+    }
     gort__p_t *pp = mp->p;
     *inherit = false;
     if (atomic_load_explicit(&pp->timer0when, RELAXED) != 0)
@@ -837,6 +858,10 @@ top:
     if (gort__shutting_down()) {
         gort__unlock(&gort__sched.lock);
         return NULL;
+    }
+    if (gort__gcwaiting()) {
+        gort__unlock(&gort__sched.lock);
+        goto top; /* stop the P there */
     }
     if (gort__sched.runqsize > 0) {
         gp = gort__globrunqget(pp, 0);
@@ -990,7 +1015,11 @@ static void schedule(gort__m_t *mp)
             }
         }
     run:
+        if (GORT__UNLIKELY(mp->dedicated))
+            gort__dedrun_begin(mp); /* may wait for the world to start */
         execute(mp, gp, inherit);
+        if (GORT__UNLIKELY(mp->dedrunning))
+            gort__dedrun_end(mp);
         /* Back on g0: gp switched out with a request. */
         if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack))) {
             char msg[160];
@@ -1243,14 +1272,29 @@ static void teardown(gort__m_t *m0)
         free(gp);
         gp = next;
     }
-    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
+    int32_t nallp = atomic_load(&gort__rt.nallp);
+    for (int32_t i = 0; i < nallp; i++)
         free_p(gort__rt.allp[i]);
+    atomic_store(&gort__rt.nallp, 0);
     gort__dedicate_teardown();
     free(gort__rt.allp);
     free(gort__rt.idlepmask);
     gort__rt.allp = NULL;
     gort__rt.idlepmask = NULL;
     gort__stack_freeall();
+}
+
+/* A new normal P with id id (Pidle, not yet in allp). */
+gort__p_t *gort__pnew(int32_t id)
+{
+    size_t sz = (sizeof(gort__p_t) + 63) & ~(size_t)63;
+    gort__p_t *pp = aligned_alloc(64, sz);
+    if (!pp)
+        return NULL;
+    memset(pp, 0, sizeof(gort__p_t));
+    pp->id = id;
+    atomic_init(&pp->status, Pidle);
+    return pp;
 }
 
 /* Serialises gort_main runs and lets stats readers see a consistent allp. */
@@ -1319,21 +1363,23 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
         if (gcd(i, (uint32_t)nprocs) == 1)
             rt->coprimes[rt->ncoprimes++] = i;
 
+    memset(&gort__world, 0, sizeof gort__world);
+    atomic_store(&gort__dedcount.ndedrunning, 0);
+    atomic_store(&rt->sched.worldsema.count, 1);
+
     int err = -ENOMEM;
     gort__m_t *m0 = allocm();
-    gort__p_t **allp = calloc((size_t)nprocs, sizeof *allp);
-    _Atomic uint64_t *mask = calloc((size_t)(nprocs + 63) / 64, sizeof *mask);
+    /* Room for every P GOMAXPROCS may ever grow to (stw.c procresize). */
+    _Atomic(gort__p_t *) *allp = calloc(GORT_MAXPROCS_MAX, sizeof *allp);
+    _Atomic uint64_t *mask = calloc((GORT_MAXPROCS_MAX + 63) / 64, sizeof *mask);
     if (!m0 || !allp || !mask)
         goto fail;
     for (int i = 0; i < nprocs; i++) {
-        size_t sz = (sizeof(gort__p_t) + 63) & ~(size_t)63;
-        allp[i] = aligned_alloc(64, sz);
+        allp[i] = gort__pnew(i);
         if (!allp[i])
             goto fail;
-        memset(allp[i], 0, sizeof(gort__p_t));
-        allp[i]->id = i;
-        atomic_init(&allp[i]->status, Pidle);
     }
+    atomic_store(&rt->nallp, nprocs);
     if (gort__dedicate_init(cfg, spin_ns) != 0)
         goto fail;
     gort__lock(&gort__life_lock);

@@ -40,7 +40,9 @@ int gort__stats_get(gort_stats_t *st)
         gort__unlock(&gort__life_lock);
         return -ESRCH;
     }
-    for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
+    /* Every P ever made, so counters of removed Ps do not go missing. */
+    int32_t nallp = atomic_load(&gort__rt.nallp);
+    for (int32_t i = 0; i < nallp; i++)
         add_pstats(gort__rt.allp[i], &s);
     gort__dedicated_ps_foreach(add_pstats, &s);
     gort__lock(&gort__sched.lock);
@@ -74,6 +76,9 @@ int gort__stats_get(gort_stats_t *st)
     s.dedicated_live = (uint64_t)atomic_load(&gort__rt.ndedicated);
     s.globrunq_puts = LOAD(gort__sched.globrunq_puts);
     s.globrunq_gets = LOAD(gort__sched.globrunq_gets);
+    s.stw_count = LOAD(gort__sched.stw_count);
+    s.stw_dedicated_waits = LOAD(gort__sched.stw_ded_waits);
+    s.procresizes = LOAD(gort__sched.procresizes);
     gort__unlock(&gort__sched.lock);
     uint64_t fs, fw;
     gort__futex_foreign_counts(&fs, &fw);

@@ -59,6 +59,17 @@ void gort__handoffp(gort__p_t *pp)
     gort__m_t *self = gort__getm();
     if (self)
         gort__stat_add(&self->stats.handoffs, 1);
+    if (GORT__UNLIKELY(gort__gcwaiting())) {
+        /* The world is stopping: the P stops here (Go's handoffp does the
+         * same), keeping its run queue for the start. */
+        gort__lock(&gort__sched.lock);
+        if (gort__gcwaiting()) {
+            gort__gcstop_p(pp);
+            gort__unlock(&gort__sched.lock);
+            return;
+        }
+        gort__unlock(&gort__sched.lock);
+    }
     if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0) {
         gort__startm(pp, false);
         return;
@@ -91,16 +102,24 @@ void gort__entersyscall(void)
     gort__p_t *pp = mp->p;
     gort__stat_add(&mp->stats.syscalls_lazy, 1);
     gort__casgstatus(gp, Grunning, Gsyscall);
-    if (pp->dedicated)
-        return; /* spec: keep the dedicated P, no sysmon wake-up */
+    if (pp->dedicated) {
+        gort__dedrun_end(mp); /* spec: keep the P, no sysmon wake-up; stopped for a STW */
+        return;
+    }
+    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
+        return; /* it stopped the world: its P stays (exitsyscall sees m->p) */
     gort__wake_sysmon();
     mp->syscalltick = atomic_load_explicit(&pp->syscalltick, RELAXED);
     atomic_store_explicit(&pp->m, NULL, RELAXED);
     mp->oldp = pp;
     mp->p = NULL;
-    /* release: pairs with the acquire CAS of whoever takes the P (this
-     * goroutine's exitsyscallfast, or sysmon's retake). */
-    atomic_store_explicit(&pp->status, Psyscall, RELEASE);
+    /* seq_cst (a release would do for the P's hand-over, paired with the
+     * acquire CAS of whoever takes it: exitsyscallfast or sysmon's
+     * retake): the store then the load of gcwaiting pair with the
+     * stopper's store of gcwaiting then its walk of Psyscall Ps (stw.c). */
+    atomic_store(&pp->status, Psyscall);
+    if (GORT__UNLIKELY(atomic_load(&gort__world.gcwaiting)))
+        gort__entersyscall_gcwait(pp);
 }
 
 void gort__entersyscallblock(void)
@@ -110,8 +129,12 @@ void gort__entersyscallblock(void)
     gort__stat_add(&mp->stats.syscalls_eager, 1);
     gort__casgstatus(gp, Grunning, Gsyscall);
     gort__p_t *pp = mp->p;
-    if (pp->dedicated)
-        return; /* spec: a dedicated P is never handed off */
+    if (pp->dedicated) {
+        gort__dedrun_end(mp); /* spec: a dedicated P is never handed off */
+        return;
+    }
+    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
+        return;
     gort__tick(&pp->syscalltick);
     mp->syscalltick = atomic_load_explicit(&pp->syscalltick, RELAXED);
     mp->oldp = NULL;
@@ -148,8 +171,12 @@ void gort__exitsyscall(void)
 {
     gort__m_t *mp = gort__getm();
     gort__g_t *gp = atomic_load_explicit(&mp->curg, RELAXED);
-    if (mp->p && mp->p->dedicated) {
-        /* spec: the dedicated P never left; nothing to reacquire. */
+    if (mp->p) {
+        /* The P never left: a dedicated P (spec: nothing to reacquire; we
+         * may wait here for a stopped world to start, on this thread), or
+         * the P of the goroutine that stopped the world. */
+        if (mp->p->dedicated)
+            gort__dedrun_begin(mp);
         gort__casgstatus(gp, Gsyscall, Grunning);
         return;
     }

@@ -44,7 +44,7 @@ enum { FORCE_PREEMPT_NS = 10 * 1000 * 1000 };
 static pthread_t sysmon_thread;
 static bool sysmon_running;
 
-static void preemptone(gort__p_t *pp)
+void gort__preemptone(gort__p_t *pp)
 {
     /* acquire: pair with the release stores in acquirep and execute. */
     gort__m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
@@ -76,7 +76,7 @@ static uint32_t retake(int64_t now)
                 pp->sysmontick.schedtick = t;
                 pp->sysmontick.schedwhen = now;
             } else if (pp->sysmontick.schedwhen + FORCE_PREEMPT_NS <= now) {
-                preemptone(pp);
+                gort__preemptone(pp);
                 sysretake = true; /* preemption cannot work on a P in a syscall */
             }
         }
@@ -234,6 +234,11 @@ static int install_preempt_signal(void)
 void gort__preempt_park(gort__g_t *gp)
 {
     atomic_store_explicit(&gp->preempt, false, RELAXED);
+    if (GORT__UNLIKELY(gort__gcwaiting())) {
+        if (!gort__is_world_owner(gp))
+            gort__stw_safepoint(gp); /* the world is stopping: stop here */
+        return;
+    }
     if (gp->dedicated || gp->lockedm)
         return; /* dedicated: the kernel schedules it. Locked: it owns its
                  * thread; yielding would hand its P to another thread,

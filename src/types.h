@@ -122,6 +122,7 @@ enum gort__waitreason {
     waitReasonSyncRWMutexRLock,
     waitReasonSyncRWMutexLock,
     waitReasonTest,
+    waitReasonStopTheWorld,
     waitReasonCount
 };
 
@@ -132,7 +133,9 @@ enum gort__pstatus {
     Psyscall = 2, /* its M is in a lazy syscall (entersyscall): not owned by
                      it but with affinity to it; leaving this state is a CAS
                      (exitsyscallfast, or sysmon retake) */
-    Pgcstop = 3,  /* issue 7 */
+    Pgcstop = 3,  /* stopped by stop-the-world (stw.c): no M; keeps its run
+                     queue and timers; only startTheWorld (procresize)
+                     changes it back, under sched.lock */
     Pdead = 4,    /* not in use */
 };
 
@@ -326,6 +329,9 @@ typedef struct gort__m {
     uint32_t dedicatecount;
     _Atomic uint32_t dstate;
     int64_t spin_ns; /* adaptive spin budget before sleeping; this M */
+    /* Counted in world.ndedrunning: this M's dedicated G is running user
+     * code (stw.c dedrun_begin/dedrun_end); this M only. */
+    bool dedrunning;
     /* Set by gort__newosproc once the thread exists (1) or could not be
      * made (2); a creator that needs to know waits for it (release store,
      * acquire load). */
@@ -416,6 +422,28 @@ typedef struct gort__sched {
     _Atomic uint64_t preempt_requests;
     _Atomic uint64_t preempt_signals;
 
+    /* Stop-the-world (stw.c). stopwait counts the normal Ps still to stop:
+     * set and decremented under sched.lock, read by the stopper without it.
+     * stopwake is the futex word the stopper sleeps on (bumped by whoever
+     * makes the stop complete). stwseq is the futex word dedicated threads
+     * wait on for the world to start (bumped at start and at shutdown);
+     * nstwwaiters counts them so a start with none makes no syscall
+     * (seq_cst, Dekker with the gcwaiting store). stw_dedself is 1 when the
+     * stopper itself is a running dedicated goroutine (sched.lock; read by
+     * dedrun_end after it saw gcwaiting). newprocs: GOMAXPROCS to apply at
+     * the next start (0: keep); worldsema holder only. worldsema
+     * serialises stoppers (Go's worldsema). */
+    _Atomic int32_t stopwait;
+    _Atomic uint32_t stopwake;
+    _Atomic uint32_t stwseq;
+    _Atomic int32_t nstwwaiters;
+    _Atomic int32_t stw_dedself;
+    int32_t newprocs;
+    gort__sema_t worldsema;
+    _Atomic uint64_t stw_count;     /* worldsema holder */
+    _Atomic uint64_t stw_ded_waits; /* dedicated threads that waited for a start */
+    _Atomic uint64_t procresizes;   /* worldsema holder */
+
     /* Shutdown: set when the main goroutine returns; read by every M in
      * schedule(). Release store pairs with the acquire loads there. */
     _Atomic bool shutdown;
@@ -424,8 +452,17 @@ typedef struct gort__sched {
 /* Everything one gort_main run owns. */
 typedef struct gort__rt {
     gort__sched_t sched;
-    gort__p_t **allp; /* gomaxprocs Ps; fixed for the run (until issue 7) */
-    int32_t gomaxprocs;
+    /* allp has room for GORT_MAXPROCS_MAX Ps; [0, gomaxprocs) are in use,
+     * [gomaxprocs, nallp) are Pdead and kept (an M in a syscall may still
+     * point at one). Entries are published with seq_cst stores before
+     * gomaxprocs grows over them, so readers without a lock (sysmon, the
+     * timer sleeper, stats) that load gomaxprocs then allp[i] always find a
+     * P. gomaxprocs and coprimes change only with the world stopped
+     * (procresize); nallp grows under allplock (a leaf). */
+    _Atomic(gort__p_t *) *allp;
+    _Atomic int32_t gomaxprocs;
+    _Atomic int32_t nallp;
+    gort__mutex_t allplock;
     size_t stack_size; /* default stack size */
     /* Idle-P bitmask, 1 bit per P: a hint for stealing (Go's idlepMask). */
     _Atomic uint64_t *idlepmask;
@@ -464,5 +501,23 @@ typedef struct gort__rt {
     int64_t ded_spin_max_ns; /* 0: never spin */
     int32_t ncpu;            /* CPUs in the affinity mask */
 } gort__rt_t;
+
+/* What every runtime call reads to learn whether the world is stopping
+ * (stw.c): on a cache line of its own, written only by stop and start.
+ * gcwaiting: a stop is in progress or the world is stopped (seq_cst: see
+ * stw.c for its pairings). owner: the goroutine that stopped it (NULL when
+ * none), exempt from its own stop. */
+typedef struct gort__world {
+    _Atomic uint32_t gcwaiting;
+    _Atomic(gort__g_t *) owner;
+    char pad[64 - sizeof(uint32_t) - sizeof(void *)];
+} __attribute__((aligned(64))) gort__world_t;
+
+/* Dedicated goroutines running user code (stw.c), on a line of its own:
+ * dedicated threads change it at every block and wake-up. */
+typedef struct gort__dedcount {
+    _Atomic int32_t ndedrunning;
+    char pad[64 - sizeof(int32_t)];
+} __attribute__((aligned(64))) gort__dedcount_t;
 
 #endif /* GORT_TYPES_H */

@@ -20,6 +20,17 @@ static inline int run_main(gort_main_fn fn, void *arg, int gomaxprocs)
     return gort_main(fn, arg, &cfg);
 }
 
+/* run_main with the dedicated threads' spin budget too. */
+static inline int run_main_spin(gort_main_fn fn, void *arg, int gomaxprocs, int64_t spin_ns)
+{
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = gomaxprocs;
+    cfg.dedicated_spin_ns = spin_ns;
+    return gort_main(fn, arg, &cfg);
+}
+
 /* A snapshot of the runtime's counters; asserts that it could be had. */
 static inline gort_stats_t stats_now(void)
 {

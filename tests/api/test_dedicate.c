@@ -58,16 +58,6 @@
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static int run_main_spin(gort_main_fn fn, void *arg, int gomaxprocs, int64_t spin_ns)
-{
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = gomaxprocs;
-    cfg.dedicated_spin_ns = spin_ns;
-    return gort_main(fn, arg, &cfg);
-}
-
 static bool task_exists(long tid)
 {
     char path[64];
