@@ -650,8 +650,6 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
                   enum gort__waitreason reason)
 {
     gort__m_t *mp = gp->m;
-    if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
-        gort__throw("goroutine blocked with the world stopped");
     gp->waitreason = (uint8_t)reason;
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;

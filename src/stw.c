@@ -116,6 +116,10 @@ void gort__gcstop_p(gort__p_t *pp)
  * false if it was woken for shutdown. */
 bool gort__gcstopm(gort__m_t *mp)
 {
+    /* Our P is already stopped only if we are the stopper's M: its
+     * goroutine parked (checked here, off the fast path of gort__park). */
+    if (GORT__UNLIKELY(atomic_load_explicit(&mp->p->status, RELAXED) == Pgcstop))
+        gort__throw("goroutine blocked with the world stopped");
     if (atomic_load_explicit(&mp->spinning, RELAXED)) {
         atomic_store_explicit(&mp->spinning, false, RELAXED);
         atomic_fetch_sub(&gort__sched.nmspinning, 1);
@@ -301,8 +305,8 @@ static gort__p_t *procresize(gort__m_t *mp, int32_t nprocs, gort__g_t **gfree_ou
     int32_t old = atomic_load(&gort__rt.gomaxprocs);
     for (int32_t i = old; i < nprocs; i++) {
         gort__p_t *pp = gort__rt.allp[i];
+        /* (sysmontick may be stale: sysmon resyncs on the next tick.) */
         atomic_store_explicit(&pp->status, Pgcstop, RELAXED);
-        memset(&pp->sysmontick, 0, sizeof pp->sysmontick);
     }
     gort__p_t *cur = mp->p && !mp->p->dedicated ? mp->p : NULL;
     if (cur && cur->id >= nprocs) {
