@@ -135,7 +135,9 @@ gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep)
     return sg->g;
 }
 
-gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
+/* Inlined into chanrecv by force: the compiler's size heuristics would
+ * otherwise make the hot path of every unbuffered receive a call. */
+static GORT__ALWAYS_INLINE gort__g_t *recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
 {
     if (c->dataqsiz == 0) {
         copyelem(c, ep, sg->elem);
@@ -152,6 +154,11 @@ gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
     sg->success = true;
     sg->g->param = sg;
     return sg->g;
+}
+
+gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
+{
+    return recv_from(c, sg, ep);
 }
 
 static bool unlock_chan(gort__g_t *gp, void *lock)
@@ -218,7 +225,7 @@ static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block, gort__g_t *
     }
     sudog_t *sg = gort__waitq_dequeue(&c->sendq);
     if (sg) {
-        gort__g_t *gp = gort__chan_recv_from(c, sg, ep);
+        gort__g_t *gp = recv_from(c, sg, ep);
         gort__unlock(&c->lock);
         gort__ready(gp);
         ok = true;

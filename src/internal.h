@@ -11,10 +11,11 @@
 #define GORT_DEBUG 0
 #endif
 
-#define GORT__LIKELY(x)   __builtin_expect(!!(x), 1)
-#define GORT__UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define GORT__NOINLINE    __attribute__((noinline))
-#define GORT__NORETURN    __attribute__((noreturn))
+#define GORT__LIKELY(x)     __builtin_expect(!!(x), 1)
+#define GORT__UNLIKELY(x)   __builtin_expect(!!(x), 0)
+#define GORT__NOINLINE      __attribute__((noinline))
+#define GORT__ALWAYS_INLINE inline __attribute__((always_inline))
+#define GORT__NORETURN      __attribute__((noreturn))
 
 /* Internal assertion: compiled in every configuration, checked when
  * GORT_DEBUG >= level (mimalloc's style, so all levels compile the same code). */
