@@ -44,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -319,6 +320,9 @@ typedef struct gort_stats {
     uint64_t stw_count;           /* worlds stopped (gort_for_each_p and GOMAXPROCS too) */
     uint64_t stw_dedicated_waits; /* dedicated goroutines that waited for a start */
     uint64_t procresizes;         /* GOMAXPROCS changes */
+    /* The netpoller (netpoll.c). */
+    uint64_t netpoll_polls;   /* epoll_wait calls, blocking or not */
+    uint64_t netpoll_readied; /* goroutines it made runnable */
 } gort_stats_t;
 
 /* Fills *st with the current run's counters (st->size must be set; fields
@@ -751,6 +755,62 @@ GORT_API int gort_sema_try_acquire(gort_sema_t *s);
 /* Adds a unit, waking the first waiter if any. Any context. Returns 0,
  * -EINVAL, -EOVERFLOW if the count is UINT32_MAX. */
 GORT_API int gort_sema_release(gort_sema_t *s);
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor I/O (the netpoller)                                           */
+/* ------------------------------------------------------------------------ */
+
+/* I/O on sockets, pipes and other pollable descriptors that parks the
+ * goroutine, not its thread (Go's netpoller, on epoll). A gort_fd_t owns a
+ * descriptor from gort_fd_open until gort_fd_close; at most one goroutine
+ * at a time reads and one writes (others queue, in order). A dedicated
+ * goroutine may use them too: it parks on its own thread and the poller
+ * wakes that thread directly.
+ *
+ * Deadlines are absolute, on the gort_now_ns clock; GORT_NO_DEADLINE waits
+ * for ever. A deadline in the past still tries the call once. */
+typedef struct gort_fd gort_fd_t;
+#define GORT_NO_DEADLINE INT64_MAX
+enum { GORT_FD_READ = 1, GORT_FD_WRITE = 2 };
+
+/* Takes ownership of fd (sets O_NONBLOCK and registers it with the poller).
+ * Contexts: goroutine. Returns 0, -EINVAL, -EPERM from a foreign thread or
+ * for a descriptor epoll cannot poll (a regular file or a directory),
+ * -EBADF, -ENOMEM, or another -errno from epoll. */
+GORT_API int gort_fd_open(gort_fd_t **out, int fd);
+/* Closes it: calls in progress and waiting goroutines return -ECANCELED,
+ * later calls -EBADF; the descriptor itself is closed when the last call in
+ * progress returns. The handle must not be used after that. Any context
+ * while gort_main runs. Returns 0, -EINVAL, -EBADF if already closed.
+ * Every gort_fd_t must be closed before gort_main returns; descriptors still
+ * open then stay open but their handles are gone. */
+GORT_API int gort_fd_close(gort_fd_t *f);
+/* The descriptor, for setsockopt and the like (not for read or write: they
+ * would see EAGAIN). Any context. Returns it, or -EINVAL. */
+GORT_API int gort_fd_fileno(gort_fd_t *f);
+/* read(2): returns the bytes read (0 at end of file), or -errno; -ETIMEDOUT
+ * at the deadline, -ECANCELED if closed meanwhile. Contexts: goroutine. */
+GORT_API ssize_t gort_read(gort_fd_t *f, void *buf, size_t n, int64_t deadline_ns);
+/* Writes all n bytes (waiting for room as needed). Returns n; if an error
+ * or the deadline comes after part was written, the count written (the
+ * next call reports the error); else -errno, -ETIMEDOUT, -ECANCELED, -EPIPE
+ * (a closed peer; SIGPIPE is the program's business, e.g. MSG_NOSIGNAL or
+ * SIG_IGN). Contexts: goroutine. */
+GORT_API ssize_t gort_write(gort_fd_t *f, const void *buf, size_t n, int64_t deadline_ns);
+/* accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC, then gort_fd_open of the
+ * new socket. addr / addrlen as for accept(2) (may be NULL). Contexts:
+ * goroutine. Returns 0, or -errno as gort_read. */
+GORT_API int gort_accept(gort_fd_t *l, gort_fd_t **out, struct sockaddr *addr, socklen_t *addrlen,
+                         int64_t deadline_ns);
+/* connect(2), waiting for a non-blocking connect to finish. Contexts:
+ * goroutine. Returns 0, or -errno (-ECONNREFUSED, -ETIMEDOUT, ...). */
+GORT_API int gort_connect(gort_fd_t *f, const struct sockaddr *addr, socklen_t addrlen,
+                          int64_t deadline_ns);
+/* Waits until the descriptor is readable (GORT_FD_READ) or writable
+ * (GORT_FD_WRITE), for calls made outside gort (recvmsg, sendfile...).
+ * Hang-ups and errors count as ready. Contexts: goroutine. Returns the event
+ * asked for, -EINVAL for another value, or -errno as gort_read. */
+GORT_API int gort_fd_wait(gort_fd_t *f, int events, int64_t deadline_ns);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,7 @@ const char *const gort__waitreason_strings[waitReasonCount] = {
     [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
     [waitReasonTest] = "test",
     [waitReasonStopTheWorld] = "stop the world",
+    [waitReasonIOWait] = "IO wait",
 };
 
 static size_t put_str(char *buf, size_t cap, size_t n, const char *s)

@@ -292,6 +292,21 @@ void gort__notifyListWait(gort__notifylist_t *l, uint32_t t);
 void gort__notifyListNotifyOne(gort__notifylist_t *l);
 void gort__notifyListNotifyAll(gort__notifylist_t *l);
 
+/* ---- netpoll.c ---- */
+bool gort__netpoll_inited(void);
+bool gort__netpoll_waiting(void);      /* goroutines parked on descriptors */
+bool gort__netpoll_nobody_polls(void); /* no M blocked in epoll_wait */
+gort__g_t *gort__netpoll(int64_t delay);
+gort__g_t *gort__netpoll_block(int64_t ns);
+gort__g_t *gort__netpoll_try(int64_t older_than_ns);
+void gort__netpoll_inject(gort__g_t *list);
+void gort__netpoll_break(void);
+void gort__netpoll_teardown(void);
+extern _Atomic uint64_t gort__netpoll_polls, gort__netpoll_readied;
+/* gort__ready for runtime threads that may have no M (sysmon, the poller):
+ * unlike a foreign thread's, it does not turn off deadlock detection. */
+void gort__ready_internal(gort__g_t *gp);
+
 /* ---- stats.c ---- */
 int gort__stats_get(gort_stats_t *st);
 static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n)

@@ -686,6 +686,13 @@ void gort__ready(gort__g_t *gp)
     ready1(mp, gp);
 }
 
+void gort__ready_internal(gort__g_t *gp)
+{
+    if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
+        gort__throw("bad g->status in ready");
+    ready1(gort__getm(), gp);
+}
+
 static void ready1(gort__m_t *mp, gort__g_t *gp)
 {
     if (gp->dedicated) {
@@ -829,6 +836,17 @@ top:
         if (gp)
             return gp;
     }
+    /* The netpoller, without blocking, if nobody is blocked in it (Go's
+     * findRunnable does this before stealing). */
+    if (GORT__UNLIKELY(gort__netpoll_waiting())) {
+        gort__g_t *list = gort__netpoll_try(0);
+        if (list) {
+            gort__netpoll_inject(list); /* onto our P, then wakep */
+            gp = gort__runqget(pp, inherit);
+            if (gp)
+                return gp;
+        }
+    }
     /* Due timers of other Ps (Go runs them in stealWork's last pass). */
     if (gort__runtimers_others(pp)) {
         gp = gort__runqget(pp, inherit);
@@ -914,9 +932,11 @@ top:
             }
         }
     }
-    /* Sleep until the earliest timer, if no other M does (Go's blocking
-     * netpoll with a timeout), then take an idle P and run it. */
-    if (gort__timers_nextwhen() != 0) {
+    /* Sleep until the earliest timer, if no other M does, blocked in the
+     * netpoller when there is one (Go's blocking netpoll with a timeout),
+     * then take an idle P and run what woke us. */
+    bool polling = gort__netpoll_inited() && gort__netpoll_waiting();
+    if (polling || gort__timers_nextwhen() != 0) {
         int32_t zero = 0;
         /* seq_cst: pairs with the seq_cst timer0when store in addtimer and
          * the load of timersleeping in wake_for: either the adder sees us
@@ -926,18 +946,28 @@ top:
             int64_t until = gort__timers_nextwhen();
             atomic_store(&gort__sched.sleepuntil, until);
             int64_t left = until - gort__nanotime();
-            if (until != 0 && left > 0 && !gort__shutting_down())
+            gort__g_t *list = NULL;
+            if (gort__shutting_down()) {
+                /* nothing: leave */
+            } else if (gort__netpoll_inited()) {
+                /* A poke is an eventfd write (gort__timer_poke). */
+                if (until == 0 || left > 0)
+                    list = gort__netpoll_block(until == 0 ? -1 : left);
+            } else if (until != 0 && left > 0) {
                 gort__futexsleep(&gort__sched.timerwake, seq, left);
+            }
             atomic_store(&gort__sched.sleepuntil, 0);
             atomic_store(&gort__sched.timersleeping, 0);
-            if (until != 0) {
+            if (until != 0 || list) {
                 gort__lock(&gort__sched.lock);
                 gort__p_t *np = gort__pidleget();
                 gort__unlock(&gort__sched.lock);
-                if (np) {
+                if (np)
                     gort__acquirep(mp, np);
+                /* With a P, onto its queue; else global (and wakep). */
+                gort__netpoll_inject(list);
+                if (np)
                     goto top;
-                }
                 /* Every P is busy; they run timers in their own loops. */
             }
         }
@@ -1136,8 +1166,8 @@ static bool looks_dead(void)
     if (run < 0)
         gort__throw("checkdead: inconsistent M counts");
     if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 || gort__timers_nextwhen() != 0 ||
-        gort__dedicated_timers_nextwhen() != 0)
-        return false;
+        gort__dedicated_timers_nextwhen() != 0 || gort__netpoll_waiting())
+        return false; /* (a descriptor may become ready: the outside world) */
     for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
         if (!gort__runqempty(gort__rt.allp[i]))
             return false;
@@ -1277,6 +1307,7 @@ static void teardown(gort__m_t *m0)
     gort__dedicate_teardown();
     free(gort__rt.allp);
     free(gort__rt.idlepmask);
+    gort__netpoll_teardown();
     gort__rt.allp = NULL;
     gort__rt.idlepmask = NULL;
     gort__stack_freeall();

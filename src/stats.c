@@ -79,6 +79,8 @@ int gort__stats_get(gort_stats_t *st)
     s.stw_count = LOAD(gort__sched.stw_count);
     s.stw_dedicated_waits = LOAD(gort__sched.stw_ded_waits);
     s.procresizes = LOAD(gort__sched.procresizes);
+    s.netpoll_polls = LOAD(gort__netpoll_polls);
+    s.netpoll_readied = LOAD(gort__netpoll_readied);
     gort__unlock(&gort__sched.lock);
     uint64_t fs, fw;
     gort__futex_foreign_counts(&fs, &fw);

@@ -150,6 +150,12 @@ static void *sysmon(void *arg)
             }
             gort__unlock(&gort__sched.lock);
         }
+        /* Poll the network if nobody has for 10 ms (Go's sysmon). */
+        gort__g_t *list = gort__netpoll_try(10 * 1000 * 1000);
+        if (list) {
+            gort__netpoll_inject(list);
+            idle = 0;
+        }
         if (retake(gort__nanotime()) != 0)
             idle = 0;
         else

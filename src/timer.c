@@ -139,6 +139,7 @@ void gort__timer_poke(void)
      * looking at the heaps; any poke after that read changes it. */
     atomic_fetch_add(&gort__sched.timerwake, 1);
     gort__futexwakeup(&gort__sched.timerwake, 1);
+    gort__netpoll_break(); /* the sleeper may be in epoll_wait */
 }
 
 int gort__addtimer(gort__timer_t *t)

@@ -123,6 +123,7 @@ enum gort__waitreason {
     waitReasonSyncRWMutexLock,
     waitReasonTest,
     waitReasonStopTheWorld,
+    waitReasonIOWait,
     waitReasonCount
 };
 
