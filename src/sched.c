@@ -958,7 +958,12 @@ top:
             }
             atomic_store(&gort__sched.sleepuntil, 0);
             atomic_store(&gort__sched.timersleeping, 0);
-            if (until != 0 || list) {
+            /* Go takes an idle P after every netpoll, even one woken by a
+             * break with nothing to run: with it this M goes round
+             * findrunnable again and is the poller again if still needed;
+             * stopping here would leave the descriptors' waiters with no
+             * poller (and sysmon may be in its deep sleep). */
+            if (until != 0 || list || polling) {
                 gort__lock(&gort__sched.lock);
                 gort__p_t *np = gort__pidleget();
                 gort__unlock(&gort__sched.lock);
