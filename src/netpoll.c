@@ -314,15 +314,22 @@ static bool netpoll_commit(gort__g_t *gp, void *arg)
         w->t.f = NULL;
         return false;
     }
-    uintptr_t expect = PD_WAIT;
-    if (!atomic_compare_exchange_strong(w->slot, &expect, (uintptr_t)w))
-        return false;
+    /* Everything that touches w or gp happens before the CAS: once w is
+     * published, a waker may ready the goroutine, which may then run on
+     * another thread and reuse this stack. */
+    bool dedicated = gp->dedicated;
     w->counted = true;
     atomic_fetch_add(&waiters, 1);
+    uintptr_t expect = PD_WAIT;
+    if (!atomic_compare_exchange_strong(w->slot, &expect, (uintptr_t)w)) {
+        w->counted = false;
+        atomic_fetch_sub(&waiters, 1);
+        return false;
+    }
     /* A normal M goes on into findrunnable and becomes the poller when it
      * runs dry; a dedicated one only waits for its G: make sure some M
      * polls. */
-    if (gp->dedicated && gort__netpoll_nobody_polls())
+    if (dedicated && gort__netpoll_nobody_polls())
         gort__wakep();
     return true;
 }
