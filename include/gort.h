@@ -325,6 +325,16 @@ typedef struct gort_stats {
     uint64_t netpoll_readied; /* goroutines it made runnable */
 } gort_stats_t;
 
+/* gort_dump_goroutines - writes every live goroutine to fd, as Go's
+ * traceback does: id, state, wait reason and for how long (at least),
+ * locked or dedicated thread, and for parked goroutines a backtrace by
+ * frame-pointer walk (return addresses with the object and offset that
+ * addr2line resolves). GORT_DEBUG=sigquit=1 makes SIGQUIT print it (and a
+ * scheddetail trace) and exit with status 2; fatal errors and the deadlock
+ * detector print it too. Any context while gort_main runs. Returns 0,
+ * -EBADF for a negative fd, -ESRCH when the runtime is not running. */
+GORT_API int gort_dump_goroutines(int fd);
+
 /* Fills *st with the current run's counters (st->size must be set; fields
  * past it are left alone, and so is size). Any context. Returns 0, -EINVAL
  * for NULL or a size that does not cover goroutines_created, -ESRCH when

@@ -162,6 +162,12 @@ static GORT__NORETURN void die(const char *msg)
     else
         n = gort__fmt(buf, sizeof buf, "gort: fatal error: %s\n[foreign thread]\n", msg);
     gort__write_stderr(buf, n < sizeof buf ? n : sizeof buf - 1);
+    /* Every goroutine, as Go prints them (trylock: we may hold the lock). */
+    static _Atomic int dumping;
+    if (atomic_exchange(&dumping, 1) == 0) {
+        gort__write_stderr("\n", 1);
+        gort__dump_goroutines_fatal();
+    }
     signal(SIGABRT, SIG_DFL);
     abort();
 }

@@ -55,6 +55,7 @@ void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes);
 /* ---- lock.c ---- */
 void gort__lock(gort__mutex_t *l);
 void gort__unlock(gort__mutex_t *l);
+bool gort__trylock(gort__mutex_t *l);
 void gort__noteclear(gort__note_t *n);
 void gort__notewakeup(gort__note_t *n);
 void gort__notesleep(gort__note_t *n);
@@ -306,6 +307,15 @@ extern _Atomic uint64_t gort__netpoll_polls, gort__netpoll_readied;
 /* gort__ready for runtime threads that may have no M (sysmon, the poller):
  * unlike a foreign thread's, it does not turn off deadlock detection. */
 void gort__ready_internal(gort__g_t *gp);
+
+/* ---- trace.c ---- */
+extern int gort__schedtrace_ms;
+extern bool gort__scheddetail;
+extern _Atomic int64_t gort__coarse_now; /* advanced by sysmon each round */
+void gort__trace_init(void);
+void gort__trace_fini(void);
+void gort__schedtrace(bool detailed, int fd);
+void gort__dump_goroutines_fatal(void); /* best effort: trylock */
 
 /* ---- stats.c ---- */
 int gort__stats_get(gort_stats_t *st);

@@ -24,6 +24,14 @@
 enum { MUTEX_UNLOCKED = 0, MUTEX_LOCKED = 1, MUTEX_SLEEPING = 2 };
 enum { ACTIVE_SPIN = 4, ACTIVE_SPIN_CNT = 30, PASSIVE_SPIN = 1 };
 
+/* Takes l only if it is free (fatal-error paths that must not wait). */
+bool gort__trylock(gort__mutex_t *l)
+{
+    uint32_t expect = MUTEX_UNLOCKED;
+    return atomic_compare_exchange_strong_explicit(&l->key, &expect, MUTEX_LOCKED,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
 void gort__lock(gort__mutex_t *l)
 {
     uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_LOCKED, memory_order_acquire);

@@ -651,6 +651,9 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
 {
     gort__m_t *mp = gp->m;
     gp->waitreason = (uint8_t)reason;
+    /* For dumps ("[chan receive, 2 minutes]"): sysmon's coarse clock, so
+     * parking reads no clock. */
+    gp->waitsince = atomic_load_explicit(&gort__coarse_now, RELAXED);
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
     gort__mcall_g(gp, MCALL_PARK);
@@ -1117,46 +1120,6 @@ static void schedule(gort__m_t *mp)
 
 /* ---- deadlock detection ---- */
 
-static const char *gstatus_name(uint32_t st)
-{
-    switch (st) {
-    case Gidle:
-        return "idle";
-    case Grunnable:
-        return "runnable";
-    case Grunning:
-        return "running";
-    case Gsyscall:
-        return "syscall";
-    case Gwaiting:
-        return "waiting";
-    case Gdead:
-        return "dead";
-    }
-    return "?";
-}
-
-/* Writes one line per live goroutine: id, state, wait reason, locked M. */
-void gort__dump_goroutines(void)
-{
-    char buf[256];
-    gort__lock(&gort__rt.allglock);
-    for (gort__g_t *gp = gort__rt.allgs; gp; gp = gp->alllink) {
-        uint32_t st = gort__readgstatus(gp);
-        if (st == Gdead || st == Gidle)
-            continue;
-        const char *what =
-            st == Gwaiting ? gort__waitreason_strings[gp->waitreason] : gstatus_name(st);
-        size_t n =
-            gort__fmt(buf, sizeof buf, "goroutine %lu [%s]%s%s:\n", (unsigned long)gp->goid, what,
-                      gp->lockedm ? ", locked to thread" : "", gp->is_main ? " (main)" : "");
-        if (n >= sizeof buf)
-            n = sizeof buf - 1;
-        gort__write_stderr(buf, n);
-    }
-    gort__unlock(&gort__rt.allglock);
-}
-
 /* Would every goroutine stay blocked forever if nothing outside the
  * runtime acted? Caller holds sched.lock. */
 static bool looks_dead(void)
@@ -1229,10 +1192,7 @@ int64_t gort__checkdead_confirm(void)
         gort__unlock(&gort__sched.lock);
         return DEADLOCK_GRACE_NS;
     }
-    static const char msg[] = "gort: fatal error: all goroutines are asleep - deadlock!\n\n";
-    gort__write_stderr(msg, sizeof msg - 1);
-    gort__dump_goroutines();
-    gort__throw("all goroutines are asleep - deadlock!");
+    gort__throw("all goroutines are asleep - deadlock!"); /* with a goroutine dump */
 }
 
 /* Go's sync_runtime_canSpin: active spinning makes sense only on a
@@ -1448,9 +1408,12 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->maing = maing;
     gort__runqput(allp[0], maing, true);
 
+    rt->start_ns = gort__nanotime();
+    gort__trace_init();   /* GORT_DEBUG */
     gort__sysmon_start(); /* without sysmon, lazy syscalls are never retaken */
     schedule(m0);
     gort__sysmon_stop();
+    gort__trace_fini();
     /* Foreign threads still inside ready_foreign may be creating an M:
      * let them finish before counting and freeing Ms. */
     while (atomic_load(&rt->foreign_inflight) != 0)

@@ -111,6 +111,7 @@ static void *sysmon(void *arg)
 {
     (void)arg;
     uint32_t idle = 0, delay = 0;
+    int64_t lasttrace = gort__nanotime();
     for (;;) {
         if (idle == 0)
             delay = 20;
@@ -121,8 +122,15 @@ static void *sysmon(void *arg)
         gort__usleep(delay);
         if (gort__shutting_down())
             return NULL;
+        int64_t now = gort__nanotime();
+        atomic_store_explicit(&gort__coarse_now, now, RELAXED);
+        if (gort__schedtrace_ms > 0 && now - lasttrace >= (int64_t)gort__schedtrace_ms * 1000000) {
+            lasttrace = now;
+            gort__schedtrace(gort__scheddetail, 2);
+        }
         gort__checkdead_confirm();
-        if (atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs) {
+        /* Deep sleep when every P is idle, unless tracing (Go's rule). */
+        if (gort__schedtrace_ms <= 0 && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs) {
             gort__lock(&gort__sched.lock);
             if (!gort__shutting_down() && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs) {
                 __atomic_store_n(&gort__sched.sysmonwait, true, __ATOMIC_RELAXED);

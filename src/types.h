@@ -222,6 +222,8 @@ typedef struct gort__g {
     struct gort__m *m;         /* M running this G; owned by that M */
     struct gort__g *alllink;   /* allgs list; protected by allglock */
     void *param;               /* value handed over by goready's caller */
+    /* When it parked, on sysmon's coarse clock (trace.c dumps); the G. */
+    int64_t waitsince;
     /* select: 0 while waiting; the first waker to CAS it to 1 wins (Go's
      * g.selectDone). Pairs (acq_rel CAS) between competing wakers. */
     _Atomic uint32_t selectdone;
@@ -501,6 +503,7 @@ typedef struct gort__rt {
     _Atomic int32_t ndedicated;
     int64_t ded_spin_max_ns; /* 0: never spin */
     int32_t ncpu;            /* CPUs in the affinity mask */
+    int64_t start_ns;        /* gort_main's start (schedtrace's clock) */
 } gort__rt_t;
 
 /* What every runtime call reads to learn whether the world is stopping
