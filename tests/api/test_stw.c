@@ -23,6 +23,7 @@
  *  foreachp   every normal and dedicated P visited once, while nothing runs.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -174,7 +175,8 @@ TEST(stw_freezes_normal_and_locked_goroutines_procs4)
 enum { D_RUN, D_PARK, D_SHORT, D_LONG, D_SPIN, D_N };
 static _Atomic uint64_t ded_ctr[D_N];
 static _Atomic bool ded_stop;
-static _Atomic int long_phase; /* 1: in the long syscall, 2: back from it */
+static _Atomic int long_phase;     /* 1: in the long syscall, 2: back from it */
+static _Atomic uint32_t long_word; /* the long syscall waits until it is 1 */
 static gort_chan_t *park_ch, *spin_ch;
 static gort_waitgroup_t ded_wg;
 
@@ -229,7 +231,10 @@ static void ded_worker(void *arg)
         break;
     case D_LONG:
         atomic_store(&long_phase, 1);
-        nanosleep_syscall(GORT_SYSCALL_LAZY, 300 * MS);
+        /* A system call that lasts until main ends it (during a stop). */
+        while (atomic_load(&long_word) == 0)
+            gort_syscall(GORT_SYSCALL_LAZY, SYS_futex, (long)&long_word, FUTEX_WAIT_PRIVATE, 0, 0,
+                         0, 0);
         atomic_store(&long_phase, 2);
         atomic_fetch_add(&ded_ctr[kind], 1);
         check_here(w);
@@ -298,7 +303,11 @@ static int dedicated_main(void *arg)
     ASSERT_EQ(atomic_load(&long_phase), 1);
     ASSERT_EQ(gort_stop_the_world("long"), 0);
     freeze_check("long stop");
-    busy_ns(400 * MS);
+    /* End its system call now: it returns from the kernel during the stop
+     * and must wait on its own thread. */
+    atomic_store(&long_word, 1);
+    syscall(SYS_futex, &long_word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+    busy_ns(200 * MS);
     ASSERT_EQ(atomic_load(&long_phase), 1);
     freeze_check("long stop, later");
     ASSERT_EQ(gort_start_the_world(), 0);
