@@ -323,6 +323,21 @@ typedef struct gort_stats {
     /* The netpoller (netpoll.c). */
     uint64_t netpoll_polls;   /* epoll_wait calls, blocking or not */
     uint64_t netpoll_readied; /* goroutines it made runnable */
+    /* Latency (GORT_LATENCY_STATS builds, the default; 0 otherwise). Wake-up
+     * to running: for normal goroutines one wake-up in 64 made from a P is
+     * timed (the time it waited in a run queue); for dedicated goroutines
+     * every wake-up (the time until its own thread ran it, spin or futex).
+     * Percentiles are the upper bound of a power-of-two bucket (within 2x);
+     * max is exact. dedicated_spin_catches counts the wake-ups caught by
+     * spinning. */
+    uint64_t runq_wait_samples;
+    uint64_t runq_wait_p50_ns;
+    uint64_t runq_wait_p99_ns;
+    uint64_t runq_wait_max_ns;
+    uint64_t dedicated_wake_samples;
+    uint64_t dedicated_wake_p50_ns;
+    uint64_t dedicated_wake_p99_ns;
+    uint64_t dedicated_wake_max_ns;
 } gort_stats_t;
 
 /* gort_dump_goroutines - writes every live goroutine to fd, as Go's

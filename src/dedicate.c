@@ -171,6 +171,8 @@ int64_t gort__dedicated_timers_nextwhen(void)
 void gort__ready_dedicated(gort__g_t *gp)
 {
     gort__m_t *lmp = gp->lockedm;
+    if (GORT_LATENCY_STATS)
+        gp->readyat = gort__nanotime(); /* every dedicated wake-up is timed */
     /* seq_cst: pairs with the sleeper's seq_cst CAS of dstate and its
      * reload of our status (see types.h). */
     atomic_store(&gp->atomicstatus, Grunnable);

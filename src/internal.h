@@ -317,6 +317,19 @@ void gort__trace_fini(void);
 void gort__schedtrace(bool detailed, int fd);
 void gort__dump_goroutines_fatal(void); /* best effort: trylock */
 
+/* ---- latency sampling (stats.c) ---- */
+#ifndef GORT_LATENCY_STATS
+#define GORT_LATENCY_STATS 1
+#endif
+enum { GORT__LAT_SAMPLE_MASK = 63 }; /* one normal wake-up in 64 */
+void gort__lat_record(gort__p_t *pp, gort__g_t *gp);
+/* Marks one wake-up in 64 made from pp for timing (pp's holder). */
+static inline void gort__lat_sample(gort__p_t *pp, gort__g_t *gp)
+{
+    if (GORT_LATENCY_STATS && GORT__UNLIKELY((++pp->stats.latsample & GORT__LAT_SAMPLE_MASK) == 0))
+        gp->readyat = gort__nanotime();
+}
+
 /* ---- stats.c ---- */
 int gort__stats_get(gort_stats_t *st);
 static inline void gort__stat_add(_Atomic uint64_t *c, uint64_t n)

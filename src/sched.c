@@ -559,6 +559,7 @@ static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_si
     gp->is_main = false;
     gp->m = NULL;
     gp->waitreason = waitReasonZero;
+    gp->readyat = 0;
     gp->asan_fake_stack = NULL;
     gp->sched_sp = gort__ctx_init(gp->stack.hi);
     atomic_store_explicit(&gp->atomicstatus, Grunnable, RELEASE);
@@ -583,6 +584,7 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
         gort__globrunqput(gp);
         gort__unlock(&gort__sched.lock);
     } else {
+        gort__lat_sample(pp, gp);
         gort__runqput(pp, gp, true);
     }
     gort__wakep();
@@ -703,12 +705,14 @@ static void ready1(gort__m_t *mp, gort__g_t *gp)
         gort__ready_dedicated(gp);
         return;
     }
-    gort__casgstatus(gp, Gwaiting, Grunnable);
     if (GORT__LIKELY(mp && mp->p && !mp->p->dedicated)) {
+        gort__lat_sample(mp->p, gp);
+        gort__casgstatus(gp, Gwaiting, Grunnable);
         gort__runqput(mp->p, gp, true);
         gort__wakep();
         return;
     }
+    gort__casgstatus(gp, Gwaiting, Grunnable);
     /* No normal P here (a foreign thread, sysmon, an M in a syscall, or a
      * dedicated P, whose queue nobody would look at): the global queue. */
     gort__lock(&gort__sched.lock);
@@ -729,6 +733,8 @@ static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
     if (!inherit)
         gort__tick(&pp->schedtick);
     gort__stat_add(&pp->stats.switches, 1);
+    if (GORT__UNLIKELY(GORT_LATENCY_STATS && gp->readyat))
+        gort__lat_record(pp, gp);
     san_switch_begin(&mp->g0, gp, false);
     gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
     san_switch_end(&mp->g0);

@@ -15,8 +15,68 @@ extern gort__mutex_t gort__life_lock;
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* Records gp's wake-to-run latency in pp's histogram (the holder, in
+ * execute). */
+void gort__lat_record(gort__p_t *pp, gort__g_t *gp)
+{
+    int64_t d = gort__nanotime() - gp->readyat;
+    gp->readyat = 0;
+    if (d < 0)
+        d = 0;
+    int b = d == 0 ? 0 : 64 - __builtin_clzll((unsigned long long)d);
+    if (b >= GORT__LAT_BUCKETS)
+        b = GORT__LAT_BUCKETS - 1;
+    gort__stat_add(&pp->stats.lat.b[b], 1);
+    if ((uint64_t)d > LOAD(pp->stats.lat.max))
+        atomic_store_explicit(&pp->stats.lat.max, (uint64_t)d, memory_order_relaxed);
+}
+
+typedef struct latsum {
+    uint64_t b[GORT__LAT_BUCKETS];
+    uint64_t max;
+} latsum_t;
+
+static latsum_t lat_normal, lat_ded; /* gort__life_lock */
+
+static void lat_fold(latsum_t *s, gort__p_t *pp)
+{
+    for (int i = 0; i < GORT__LAT_BUCKETS; i++)
+        s->b[i] += LOAD(pp->stats.lat.b[i]);
+    uint64_t m = LOAD(pp->stats.lat.max);
+    if (m > s->max)
+        s->max = m;
+}
+
+/* The upper bound of the bucket that holds quantile q (0 < q <= 1). */
+static void lat_out(const latsum_t *s, uint64_t *n, uint64_t *p50, uint64_t *p99, uint64_t *max)
+{
+    uint64_t tot = 0;
+    for (int i = 0; i < GORT__LAT_BUCKETS; i++)
+        tot += s->b[i];
+    *n = tot;
+    *max = s->max;
+    *p50 = *p99 = 0;
+    uint64_t acc = 0;
+    bool h50 = false;
+    for (int i = 0; i < GORT__LAT_BUCKETS && tot; i++) {
+        acc += s->b[i];
+        uint64_t ub = i == 0 ? 0 : 1ull << i;
+        if (ub > s->max)
+            ub = s->max;
+        if (!h50 && acc * 2 >= tot) {
+            *p50 = ub;
+            h50 = true;
+        }
+        if (acc * 100 >= tot * 99) {
+            *p99 = ub;
+            break;
+        }
+    }
+}
+
 static void add_pstats(gort__p_t *pp, void *arg)
 {
+    lat_fold(pp->dedicated ? &lat_ded : &lat_normal, pp);
     gort_stats_t *s = arg;
     gort__pstats_t *ps = &pp->stats;
     s->goroutines_created += LOAD(ps->goroutines_created);
@@ -36,6 +96,8 @@ int gort__stats_get(gort_stats_t *st)
     gort_stats_t s;
     memset(&s, 0, sizeof s);
     gort__lock(&gort__life_lock);
+    memset(&lat_normal, 0, sizeof lat_normal);
+    memset(&lat_ded, 0, sizeof lat_ded);
     if (!gort__rt.allp) {
         gort__unlock(&gort__life_lock);
         return -ESRCH;
@@ -91,6 +153,10 @@ int gort__stats_get(gort_stats_t *st)
     s.stacks_mapped = LOAD(gort__stacks_mapped);
     s.stack_bytes_mapped = LOAD(gort__stack_bytes_mapped);
     s.gomaxprocs = gort__rt.gomaxprocs;
+    lat_out(&lat_normal, &s.runq_wait_samples, &s.runq_wait_p50_ns, &s.runq_wait_p99_ns,
+            &s.runq_wait_max_ns);
+    lat_out(&lat_ded, &s.dedicated_wake_samples, &s.dedicated_wake_p50_ns, &s.dedicated_wake_p99_ns,
+            &s.dedicated_wake_max_ns);
     gort__unlock(&gort__life_lock);
 
     size_t n = st->size < sizeof s ? st->size : sizeof s;

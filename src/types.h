@@ -171,6 +171,15 @@ typedef struct gort__timer {
 
 /* Per-P counters: written by the P's holder with relaxed atomic
  * load+store (no RMW on the fast path), summed by gort_stats_get. */
+/* A latency histogram: bucket b counts samples in [2^(b-1), 2^b) ns
+ * (bucket 0: 0 ns). Written by one thread (the P's holder) with relaxed
+ * single-writer updates, read by gort_stats_get. */
+#define GORT__LAT_BUCKETS 48
+typedef struct gort__lathist {
+    _Atomic uint64_t b[GORT__LAT_BUCKETS];
+    _Atomic uint64_t max;
+} gort__lathist_t;
+
 typedef struct gort__pstats {
     _Atomic uint64_t goroutines_created;
     _Atomic uint64_t goroutines_exited;
@@ -178,6 +187,10 @@ typedef struct gort__pstats {
     _Atomic uint64_t steal_tries;
     _Atomic uint64_t steal_successes;
     _Atomic uint64_t steal_gs;
+    /* Runnable-to-running of sampled wake-ups (normal Ps), wake-to-run of
+     * dedicated goroutines (dedicated Ps). */
+    gort__lathist_t lat;
+    uint32_t latsample; /* sampling counter; holder */
 } gort__pstats_t;
 
 /* Per-M counters: written by the M itself, relaxed. */
@@ -224,6 +237,10 @@ typedef struct gort__g {
     void *param;               /* value handed over by goready's caller */
     /* When it parked, on sysmon's coarse clock (trace.c dumps); the G. */
     int64_t waitsince;
+    /* Latency sampling (GORT_LATENCY_STATS): when a sampled wake-up made
+     * it runnable (0: not sampled). Written by the waker before it
+     * publishes the G, read and cleared by the M that runs it. */
+    int64_t readyat;
     /* select: 0 while waiting; the first waker to CAS it to 1 wins (Go's
      * g.selectDone). Pairs (acq_rel CAS) between competing wakers. */
     _Atomic uint32_t selectdone;

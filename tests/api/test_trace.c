@@ -169,3 +169,80 @@ TEST(schedtrace_one_line_per_period)
     ASSERT_TRUE(strstr(s, " [0] dedicated=0") != NULL || strstr(s, " [1] dedicated=0") != NULL);
     ASSERT_TRUE(strstr(s, "  P0:") == NULL); /* no detail */
 }
+
+/* ---- latency statistics ---- */
+
+static gort_chan_t *ping, *pong;
+
+static void ponger(void *arg)
+{
+    if (arg)
+        ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long v;
+    bool ok;
+    while (gort_chan_recv(ping, &v, &ok) == 0 && ok)
+        ASSERT_EQ(gort_chan_send(pong, &v), 0);
+    if (arg)
+        ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&done), 0);
+}
+
+static void pingpong(bool dedicated, long n)
+{
+    ASSERT_EQ(gort_chan_make(&ping, sizeof(long), 0), 0);
+    ASSERT_EQ(gort_chan_make(&pong, sizeof(long), 0), 0);
+    ASSERT_EQ(gort_waitgroup_add(&done, 1), 0);
+    ASSERT_EQ(gort_go(ponger, dedicated ? (void *)1 : NULL), 0);
+    for (long i = 0; i < n; i++) {
+        long w;
+        ASSERT_EQ(gort_chan_send(ping, &i), 0);
+        ASSERT_EQ(gort_chan_recv(pong, &w, NULL), 0);
+        ASSERT_EQ(w, i);
+    }
+    ASSERT_EQ(gort_chan_close(ping), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&done), 0);
+    ASSERT_EQ(gort_chan_free(ping), 0);
+    ASSERT_EQ(gort_chan_free(pong), 0);
+}
+
+static int lat_main(void *arg)
+{
+    (void)arg;
+    gort_stats_t a = stats_now();
+    pingpong(false, 6400);
+    gort_stats_t b = stats_now();
+    /* 2 wake-ups per round trip, one in 64 timed (per P: a margin). */
+    ASSERT_GE(b.runq_wait_samples - a.runq_wait_samples, 6400 * 2 / 64 / 2);
+    ASSERT_LE(b.runq_wait_samples - a.runq_wait_samples, 6400 * 2 / 64 + 64);
+    ASSERT_LE(b.runq_wait_p50_ns, b.runq_wait_p99_ns);
+    ASSERT_LE(b.runq_wait_p99_ns, b.runq_wait_max_ns);
+    ASSERT_GT(b.runq_wait_max_ns, 0);
+    pingpong(true, 500);
+    gort_stats_t c = stats_now();
+    /* Every wake-up of the dedicated ponger is timed: one per round trip
+     * (its receive), two when its send also blocks. */
+    ASSERT_GE(c.dedicated_wake_samples - b.dedicated_wake_samples, 500);
+    ASSERT_LE(c.dedicated_wake_samples - b.dedicated_wake_samples, 1002);
+    ASSERT_LE(c.dedicated_wake_p50_ns, c.dedicated_wake_p99_ns);
+    ASSERT_LE(c.dedicated_wake_p99_ns, c.dedicated_wake_max_ns);
+    ASSERT_GT(c.dedicated_wake_max_ns, 0);
+    ASSERT_LE(c.dedicated_spin_catches - b.dedicated_spin_catches,
+              c.dedicated_wake_samples - b.dedicated_wake_samples);
+    test_log("runq wait p50 %llu p99 %llu max %llu ns (%llu samples); dedicated wake p50 %llu "
+             "p99 %llu max %llu ns (%llu samples, %llu caught spinning)",
+             (unsigned long long)b.runq_wait_p50_ns, (unsigned long long)b.runq_wait_p99_ns,
+             (unsigned long long)b.runq_wait_max_ns,
+             (unsigned long long)(b.runq_wait_samples - a.runq_wait_samples),
+             (unsigned long long)c.dedicated_wake_p50_ns,
+             (unsigned long long)c.dedicated_wake_p99_ns,
+             (unsigned long long)c.dedicated_wake_max_ns,
+             (unsigned long long)(c.dedicated_wake_samples - b.dedicated_wake_samples),
+             (unsigned long long)(c.dedicated_spin_catches - b.dedicated_spin_catches));
+    return 0;
+}
+
+TEST(latency_histograms_count_sampled_wakeups)
+{
+    gort_waitgroup_init(&done);
+    ASSERT_EQ(run_main(lat_main, NULL, 2), 0);
+}
