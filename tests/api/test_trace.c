@@ -246,3 +246,46 @@ TEST(latency_histograms_count_sampled_wakeups)
     gort_waitgroup_init(&done);
     ASSERT_EQ(run_main(lat_main, NULL, 2), 0);
 }
+
+/* ---- SIGQUIT ---- */
+
+#ifdef STUCK_BIN
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+extern char **environ;
+#endif
+
+TEST_TIMEOUT(sigquit_dumps_and_exits_2, 60)
+{
+#ifndef STUCK_BIN
+    TEST_SKIP("examples/stuck not built");
+#else
+    const char *l = getenv("GORT_TEST_CHILD_LAUNCHER");
+    if (l && *l)
+        TEST_SKIP("the child would need the launcher (qemu, valgrind)");
+    int fd = tmpfd();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    char *argv[] = {STUCK_BIN, "30", NULL};
+    ASSERT_EQ(setenv("GORT_DEBUG", "sigquit=1", 1), 0);
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, STUCK_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    usleep(500000); /* stuck by now */
+    ASSERT_EQ(kill(pid, SIGQUIT), 0);
+    int st;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 2);
+    char *s = slurp(fd);
+    close(fd);
+    ASSERT_TRUE(strstr(s, "SIGQUIT: quit") != NULL);
+    ASSERT_TRUE(strstr(s, "  P0: status=") != NULL);
+    ASSERT_TRUE(strstr(s, "goroutine 1 [waitgroup wait") != NULL);
+    ASSERT_TRUE(strstr(s, "[chan receive") != NULL);
+    ASSERT_TRUE(strstr(s, "dedicated thread") != NULL);
+#endif
+}
