@@ -92,7 +92,7 @@ static void client(void *p)
         int one = 1;
         setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    char out[64], in[64];
+    char out[64] = {0}, in[64]; /* all 64 bytes are sent: none uninitialised */
     for (long i = 0; ok && i < a->requests; i++) {
         snprintf(out, sizeof out, "request %ld of goroutine %lld", i, (long long)gort_self_id());
         ok = gort_write(c, out, sizeof out, GORT_NO_DEADLINE) == (ssize_t)sizeof out;
