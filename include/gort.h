@@ -94,6 +94,13 @@ GORT_API const char *gort_strerror(int err);
  * woken by threads the runtime does not know about (gort_chan_try_send from
  * a plain pthread). */
 #define GORT_CONFIG_NO_DEADLOCK_CHECK 1u
+/* gort_config_t.flags: follow the cgroup v2 CPU limit (cpu.max of the
+ * process's cgroup and its ancestors), as Go 1.25 can: a runtime goroutine
+ * checks it every second and sets GOMAXPROCS to ceil(quota / period),
+ * between 1 and the CPUs in the affinity mask, until the program calls
+ * gort_gomaxprocs_set itself. Off by default. While it runs a timer is
+ * always armed, so the deadlock detector never fires. */
+#define GORT_CONFIG_FOLLOW_CGROUP_CPU 2u
 
 typedef struct gort_config {
     size_t size;       /* sizeof(gort_config_t) */

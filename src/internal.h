@@ -178,6 +178,8 @@ bool gort__is_world_owner(gort__g_t *gp);
 int gort__p_init_allp(int32_t nprocs); /* gort__main */
 gort__p_t *gort__pnew(int32_t id);
 void gort__movetimers(gort__p_t *from, gort__p_t *to);
+void gort__updatemaxprocs(void *arg); /* the cgroup follower goroutine */
+int gort__cgroup_cpu_limit(void);     /* 0: no limit */
 
 /* The G of a public API call (NULL on a foreign thread). Honours a pending
  * preemption request or a stop-the-world first: every runtime call is a

@@ -1224,6 +1224,8 @@ static void *mainarg;
 static void main_goroutine(void *arg)
 {
     (void)arg;
+    if (gort__rt.follow_cgroup)
+        gort__newproc(gort__updatemaxprocs, NULL, 0, NULL); /* stw.c */
     gort__rt.mainstatus = mainfn(mainarg);
 }
 
@@ -1322,7 +1324,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
         }
         if (cfg->size >= offsetof(gort_config_t, flags) + sizeof(unsigned)) {
             flags = cfg->flags;
-            if (flags & ~(unsigned)GORT_CONFIG_NO_DEADLOCK_CHECK)
+            if (flags & ~(unsigned)(GORT_CONFIG_NO_DEADLOCK_CHECK | GORT_CONFIG_FOLLOW_CGROUP_CPU))
                 return -EINVAL;
         }
         if (cfg->size >= offsetof(gort_config_t, dedicated_spin_ns) + sizeof(int64_t))
@@ -1353,6 +1355,8 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->maing = NULL;
     rt->mainstatus = 0;
     rt->deadlock_check = !(flags & GORT_CONFIG_NO_DEADLOCK_CHECK);
+    rt->follow_cgroup = (flags & GORT_CONFIG_FOLLOW_CGROUP_CPU) != 0;
+    rt->gomaxprocs_explicit = false;
     atomic_store(&rt->foreign_inflight, 0);
     rt->ncpu = gort__ncpu();
     gort__noteclear(&rt->mainnote);

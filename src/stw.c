@@ -68,6 +68,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -492,6 +493,8 @@ GORT_API int gort_for_each_p(gort_p_fn fn, void *arg)
     return gort_start_the_world();
 }
 
+static int gomaxprocs_set(gort__g_t *gp, int n, bool explicit);
+
 GORT_API int gort_gomaxprocs_set(int n)
 {
     gort__g_t *gp = gort__api_g();
@@ -499,6 +502,13 @@ GORT_API int gort_gomaxprocs_set(int n)
         return -EPERM;
     if (n < 1 || n > GORT_MAXPROCS_MAX)
         return -EINVAL;
+    return gomaxprocs_set(gp, n, true);
+}
+
+static int gomaxprocs_set(gort__g_t *gp, int n, bool explicit)
+{
+    if (explicit)
+        __atomic_store_n(&gort__rt.gomaxprocs_explicit, true, __ATOMIC_RELAXED);
     if (gort__is_world_owner(gp)) {
         /* Applied when the caller starts the world. */
         int err = grow_allp(n);
@@ -523,6 +533,83 @@ GORT_API int gort_gomaxprocs_set(int n)
     stw_reason = NULL;
     gort__semrelease1(&gort__sched.worldsema, false);
     return prev;
+}
+
+/* ---- following the cgroup CPU limit (Go 1.25's updateMaxProcsGoroutine) ---- */
+
+/* The tightest cpu.max quota of the process's cgroup v2 and its ancestors,
+ * as CPUs rounded up; 0 when there is none. $GORT_CGROUP_CPU_MAX names a
+ * file to read instead (tests). */
+static long read_quota(const char *path)
+{
+    int saved = errno;
+    FILE *f = fopen(path, "re");
+    long r = 0;
+    if (f) {
+        char q[32];
+        long long period = 0;
+        if (fscanf(f, "%31s %lld", q, &period) == 2 && strcmp(q, "max") != 0 && period > 0) {
+            long long quota = atoll(q);
+            if (quota > 0)
+                r = (long)((quota + period - 1) / period);
+        }
+        fclose(f);
+    }
+    errno = saved;
+    return r;
+}
+
+int gort__cgroup_cpu_limit(void)
+{
+    const char *test = getenv("GORT_CGROUP_CPU_MAX");
+    if (test && *test)
+        return (int)read_quota(test);
+    int saved = errno;
+    char rel[512] = "", path[640];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f) {
+        char line[600];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "0::", 3)) {
+                size_t n = strcspn(line + 3, "\n");
+                if (n >= sizeof rel)
+                    n = sizeof rel - 1;
+                memcpy(rel, line + 3, n);
+                rel[n] = 0;
+            }
+        fclose(f);
+    }
+    errno = saved;
+    long best = 0;
+    for (;;) {
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", rel);
+        long q = read_quota(path);
+        if (q > 0 && (best == 0 || q < best))
+            best = q;
+        char *slash = strrchr(rel, '/');
+        if (!slash || !rel[0])
+            break;
+        *slash = 0;
+    }
+    return (int)best;
+}
+
+void gort__updatemaxprocs(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        if (__atomic_load_n(&gort__rt.gomaxprocs_explicit, __ATOMIC_RELAXED))
+            return;
+        int n = gort__rt.ncpu;
+        int lim = gort__cgroup_cpu_limit();
+        if (lim > 0 && lim < n)
+            n = lim;
+        if (n > GORT_MAXPROCS_MAX)
+            n = GORT_MAXPROCS_MAX;
+        if (n != atomic_load(&gort__rt.gomaxprocs))
+            gomaxprocs_set(gort__getg(), n, false);
+        gort__sleep_until(gort__nanotime() + 1000000000);
+    }
 }
 
 GORT_API int gort_current_p(void)

@@ -499,6 +499,10 @@ typedef struct gort__rt {
     int mainstatus;        /* main's return value; written by main G before shutdown */
     gort__note_t mainnote; /* woken at shutdown (m0 waits on it in mexit) */
     bool deadlock_check;   /* checkdead enabled (gort_config_t.flags) */
+    /* GORT_CONFIG_FOLLOW_CGROUP_CPU (stw.c); gomaxprocs_explicit: the
+     * program set GOMAXPROCS itself, the follower stops (worldsema). */
+    bool follow_cgroup;
+    bool gomaxprocs_explicit;
 
     /* Counters of Ms that have exited (their per-M stats were folded in);
      * sched.lock. */

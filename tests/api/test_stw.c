@@ -25,6 +25,9 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -815,4 +818,62 @@ static int foreachp_alone_main(void *arg)
 TEST(for_each_p_stops_the_world_itself)
 {
     ASSERT_EQ(run_main(foreachp_alone_main, NULL, 4), 0);
+}
+
+/* ---- following the cgroup CPU limit ---------------------------------------- */
+
+static char cg_path[64];
+
+static void write_file(const char *text)
+{
+    FILE *f = fopen(cg_path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void wait_gomaxprocs(int n)
+{
+    int64_t deadline = test_now_ns() + 20000 * MS; /* checked every second */
+    while (gort_gomaxprocs() != n) {
+        ASSERT_LT(test_now_ns(), deadline);
+        ASSERT_EQ(gort_sleep_ns(10 * MS), 0);
+    }
+}
+
+static int follow_main(void *arg)
+{
+    (void)arg;
+    wait_gomaxprocs(1); /* quota 0.5 CPU: rounded up to 1 */
+    write_file("max 100000\n");
+    wait_gomaxprocs(2); /* no limit: the CPUs (2 allowed here) */
+    write_file("150000 100000\n");
+    ASSERT_EQ(gort_sleep_ns(1500 * MS), 0);
+    ASSERT_EQ(gort_gomaxprocs(), 2); /* ceil(1.5) = 2 */
+    /* Set by the program: the follower stops. */
+    ASSERT_EQ(gort_gomaxprocs_set(2), 2);
+    write_file("100000 100000\n");
+    ASSERT_EQ(gort_sleep_ns(2500 * MS), 0);
+    ASSERT_EQ(gort_gomaxprocs(), 2);
+    return 0;
+}
+
+TEST_TIMEOUT(gomaxprocs_follows_cgroup_cpu_limit, 120)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    CPU_SET(1, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2)
+        TEST_SKIP("needs 2 CPUs");
+    snprintf(cg_path, sizeof cg_path, "/tmp/gort_cpu_max_%d", (int)getpid());
+    write_file("50000 100000\n");
+    ASSERT_EQ(setenv("GORT_CGROUP_CPU_MAX", cg_path, 1), 0);
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = 2;
+    cfg.flags = GORT_CONFIG_FOLLOW_CGROUP_CPU;
+    ASSERT_EQ(gort_main(follow_main, NULL, &cfg), 0);
+    unlink(cg_path);
 }
