@@ -219,9 +219,12 @@ static int lat_main(void *arg)
     ASSERT_GT(b.runq_wait_max_ns, 0);
     pingpong(true, 500);
     gort_stats_t c = stats_now();
-    /* Every wake-up of the dedicated ponger is timed: one per round trip
-     * (its receive), two when its send also blocks. */
-    ASSERT_GE(c.dedicated_wake_samples - b.dedicated_wake_samples, 500);
+    /* Every wake-up of the dedicated ponger is timed: at most two per round
+     * trip (its receive and its send may each block), and at least every
+     * one that needed a futex wake. */
+    ASSERT_GT(c.dedicated_wake_samples - b.dedicated_wake_samples, 0);
+    ASSERT_GE(c.dedicated_wake_samples - b.dedicated_wake_samples,
+              c.dedicated_direct_wakes - b.dedicated_direct_wakes);
     ASSERT_LE(c.dedicated_wake_samples - b.dedicated_wake_samples, 1002);
     ASSERT_LE(c.dedicated_wake_p50_ns, c.dedicated_wake_p99_ns);
     ASSERT_LE(c.dedicated_wake_p99_ns, c.dedicated_wake_max_ns);
