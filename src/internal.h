@@ -175,6 +175,7 @@ void gort__dedrun_end(gort__m_t *mp);
 void gort__ded_gcwait(void);
 void gort__stw_shutdown_wake(void);
 bool gort__is_world_owner(gort__g_t *gp);
+const char *gort__stw_reason(void);    /* NULL when the world runs */
 int gort__p_init_allp(int32_t nprocs); /* gort__main */
 gort__p_t *gort__pnew(int32_t id);
 void gort__movetimers(gort__p_t *from, gort__p_t *to);
@@ -250,6 +251,7 @@ GORT__NORETURN void gort__gostart(void);
 uint32_t gort__fastrandn(uint32_t n);
 /* Go's sync_runtime_canSpin (see sched.c). */
 bool gort__sync_canspin(int iter);
+void gort__stealorder_reset(int32_t nprocs);
 
 /* ---- timer.c ---- */
 /* Adds t to the current P's heap (t->when, t->f set). Runs with a P. */

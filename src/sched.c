@@ -1239,6 +1239,17 @@ static uint32_t gcd(uint32_t a, uint32_t b)
     return a;
 }
 
+/* Go's stealOrder.reset: the increments coprime with nprocs, so that
+ * stealwork's pos += inc visits every P. Only while no M steals (start-up,
+ * or the world stopped). */
+void gort__stealorder_reset(int32_t nprocs)
+{
+    gort__rt.ncoprimes = 0;
+    for (uint32_t i = 1; i <= (uint32_t)nprocs; i++)
+        if (gcd(i, (uint32_t)nprocs) == 1)
+            gort__rt.coprimes[gort__rt.ncoprimes++] = i;
+}
+
 static void free_p(gort__p_t *pp)
 {
     if (!pp)
@@ -1362,10 +1373,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     gort__noteclear(&rt->mainnote);
     atomic_store(&rt->goidgen, 1);
     atomic_store(&rt->ms_created, 1);
-    rt->ncoprimes = 0;
-    for (uint32_t i = 1; i <= (uint32_t)nprocs; i++)
-        if (gcd(i, (uint32_t)nprocs) == 1)
-            rt->coprimes[rt->ncoprimes++] = i;
+    gort__stealorder_reset(nprocs);
 
     memset(&gort__world, 0, sizeof gort__world);
     atomic_store(&gort__dedcount.ndedrunning, 0);

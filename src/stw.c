@@ -332,17 +332,7 @@ static gort__p_t *procresize(gort__m_t *mp, int32_t nprocs, gort__g_t **gfree_ou
     }
     if (nprocs != old) {
         atomic_store(&gort__rt.gomaxprocs, nprocs);
-        gort__rt.ncoprimes = 0;
-        for (uint32_t i = 1; i <= (uint32_t)nprocs; i++) {
-            uint32_t a = i, b = (uint32_t)nprocs;
-            while (b) {
-                uint32_t t = a % b;
-                a = b;
-                b = t;
-            }
-            if (a == 1)
-                gort__rt.coprimes[gort__rt.ncoprimes++] = i;
-        }
+        gort__stealorder_reset(nprocs);
         atomic_fetch_add_explicit(&gort__sched.procresizes, 1, RELAXED);
     }
     if (cur)
@@ -432,8 +422,14 @@ static int grow_allp(int32_t n)
 
 /* ---- public ---- */
 
-/* Why the world is stopped (for a debugger); worldsema holder. */
-static const char *volatile stw_reason;
+/* Why the world is stopped, for schedtrace and debuggers; written by the
+ * worldsema holder, read racily by the trace. */
+static _Atomic(const char *) stw_reason;
+
+const char *gort__stw_reason(void)
+{
+    return atomic_load_explicit(&stw_reason, RELAXED);
+}
 
 GORT_API int gort_stop_the_world(const char *reason)
 {
@@ -445,7 +441,7 @@ GORT_API int gort_stop_the_world(const char *reason)
     gort__semacquire1(&gort__sched.worldsema, false, waitReasonStopTheWorld);
     /* The semaphore may have resumed us on another M. */
     gp = gort__getg();
-    stw_reason = reason;
+    atomic_store_explicit(&stw_reason, reason, RELAXED);
     stoptheworld(gp);
     return 0;
 }
@@ -458,7 +454,7 @@ GORT_API int gort_start_the_world(void)
     if (!gort__is_world_owner(gp))
         return -EPERM;
     starttheworld(gp->m);
-    stw_reason = NULL;
+    atomic_store_explicit(&stw_reason, NULL, RELAXED);
     gort__semrelease1(&gort__sched.worldsema, false);
     return 0;
 }
@@ -526,11 +522,11 @@ static int gomaxprocs_set(gort__g_t *gp, int n, bool explicit)
         gort__semrelease1(&gort__sched.worldsema, false);
         return err ? err : prev;
     }
-    stw_reason = "GOMAXPROCS";
+    atomic_store_explicit(&stw_reason, "GOMAXPROCS", RELAXED);
     stoptheworld(gp);
     gort__sched.newprocs = n;
     starttheworld(gp->m);
-    stw_reason = NULL;
+    atomic_store_explicit(&stw_reason, NULL, RELAXED);
     gort__semrelease1(&gort__sched.worldsema, false);
     return prev;
 }

@@ -164,7 +164,7 @@ static void *sysmon(void *arg)
             gort__netpoll_inject(list);
             idle = 0;
         }
-        if (retake(gort__nanotime()) != 0)
+        if (retake(now) != 0)
             idle = 0;
         else
             idle++;

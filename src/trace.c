@@ -145,6 +145,10 @@ __attribute__((no_sanitize("thread"))) void gort__schedtrace(bool detailed, int 
         (long)ms, (int)n, (int)atomic_load(&gort__sched.npidle), (int)RACY(gort__sched.mcount),
         (int)atomic_load(&gort__sched.nmspinning), (int)RACY(gort__sched.nmidle),
         (int)atomic_load(&gort__sched.runqsize));
+    if (gort__gcwaiting()) {
+        const char *why = gort__stw_reason();
+        PUT(&o, " stopped=\"%s\"", why ? why : "?");
+    }
     if (!detailed) {
         PUT(&o, " [");
         for (int32_t i = 0; i < n; i++)

@@ -142,6 +142,30 @@ TEST(schedtrace_and_scheddetail_lines)
     ASSERT_TRUE(strstr(s, "(chan receive)") != NULL);
 }
 
+static int stopped_main(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_stop_the_world("snapshot"), 0);
+    busy_ns(60 * MS); /* sysmon traces meanwhile */
+    ASSERT_EQ(gort_start_the_world(), 0);
+    return 0;
+}
+
+TEST(schedtrace_names_why_the_world_is_stopped)
+{
+    ASSERT_EQ(setenv("GORT_DEBUG", "schedtrace=5", 1), 0);
+    int fd = tmpfd();
+    int saved = dup(2);
+    ASSERT_EQ(dup2(fd, 2), 2);
+    int r = run_main(stopped_main, NULL, 2);
+    ASSERT_EQ(dup2(saved, 2), 2);
+    close(saved);
+    ASSERT_EQ(r, 0);
+    char *s = slurp(fd);
+    close(fd);
+    ASSERT_TRUE(strstr(s, " stopped=\"snapshot\"") != NULL);
+}
+
 static int short_main(void *arg)
 {
     (void)arg;
