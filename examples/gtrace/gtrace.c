@@ -505,16 +505,24 @@ static void *sigwaiter(void *arg)
     return NULL;
 }
 
+/* Each command's event queue, and its round-trip pair with --roundtrip. */
+static int init_queues(void)
+{
+    for (int i = 0; i < ncmds; i++) {
+        if (q_init(&cmds[i].ev, 256) ||
+            (opt_rt && (q_init(&cmds[i].req, 0) || q_init(&cmds[i].resp, 0)))) {
+            fprintf(stderr, "gtrace: out of memory\n");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The thread mode: the same jobs on plain pthreads. */
 static int run_threads(void)
 {
-    for (int i = 0; i < ncmds; i++) {
-        q_init(&cmds[i].ev, 256);
-        if (opt_rt) {
-            q_init(&cmds[i].req, 0);
-            q_init(&cmds[i].resp, 0);
-        }
-    }
+    if (init_queues())
+        return 1;
     unsigned nbg = (unsigned)ncmds * (opt_rt ? 2u : 1u);
     job_t *jobs = calloc(nbg, sizeof *jobs);
     pthread_t *th = calloc(nbg + (unsigned)ncmds, sizeof *th);
@@ -557,13 +565,8 @@ static void aggregate_then_stop(cmd_t *c)
 static int run_gort(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < ncmds; i++) {
-        if (q_init(&cmds[i].ev, 256) ||
-            (opt_rt && (q_init(&cmds[i].req, 0) || q_init(&cmds[i].resp, 0)))) {
-            fprintf(stderr, "gtrace: out of memory\n");
-            return 1;
-        }
-    }
+    if (init_queues())
+        return 1;
     gort_waitgroup_t wg;
     gort_waitgroup_init(&wg);
     int nbg = ncmds * (opt_rt ? 2 : 1);
