@@ -82,7 +82,11 @@ class InfoGoroutines(gdb.Command):
             if st in (1, 4) and int(g["sched_sp"]) != 0:
                 _, _, pc = _saved_regs(g)
                 blk = gdb.block_for_pc(pc)
-                fn = blk.function.name if blk is not None and blk.function is not None else "??"
+                # The innermost block may be a lexical block of an inlined
+                # body: its function is the nearest enclosing one that has one.
+                while blk is not None and blk.function is None:
+                    blk = blk.superblock
+                fn = blk.function.name if blk is not None else "??"
                 line += "  %s (0x%x)" % (fn, pc)
             elif st in (2, 3) and int(g["m"]) != 0:
                 line += "  on thread %d" % int(g["m"]["procid"])
