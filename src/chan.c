@@ -170,7 +170,10 @@ static bool unlock_chan(gort__g_t *gp, void *lock)
 
 /* ---- send ---- */
 
-static int chansend(gort_chan_t *c, const void *ep, bool block, gort__g_t *gp)
+/* Inlined into each caller so that the blocking and the try variants each
+ * drop the branches on block that they do not need. gp: the calling
+ * goroutine, or NULL (try variants, any thread). */
+static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool block, gort__g_t *gp)
 {
     /* Fast path (Go's, for buffered channels only: the wait queues are not
      * atomics): a non-blocking send on an open, full channel fails without
@@ -186,9 +189,9 @@ static int chansend(gort_chan_t *c, const void *ep, bool block, gort__g_t *gp)
     }
     sudog_t *sg = gort__waitq_dequeue(&c->recvq);
     if (sg) {
-        gort__g_t *gp = gort__chan_send_to(c, sg, ep);
+        gort__g_t *rg = gort__chan_send_to(c, sg, ep);
         gort__unlock(&c->lock);
-        gort__ready(gp);
+        gort__ready_by(gp, rg);
         return 0;
     }
     if (atomic_load_explicit(&c->qcount, RELAXED) < c->dataqsiz) {
@@ -210,7 +213,8 @@ static int chansend(gort_chan_t *c, const void *ep, bool block, gort__g_t *gp)
 
 /* ---- receive ---- */
 
-static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block, gort__g_t *gp)
+static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block,
+                                        gort__g_t *gp)
 {
     bool ok = false;
     if (!block && c->dataqsiz > 0 && !atomic_load_explicit(&c->closed, RELAXED) &&
@@ -225,9 +229,9 @@ static int chanrecv(gort_chan_t *c, void *ep, bool *okp, bool block, gort__g_t *
     }
     sudog_t *sg = gort__waitq_dequeue(&c->sendq);
     if (sg) {
-        gort__g_t *gp = recv_from(c, sg, ep);
+        gort__g_t *sgp = recv_from(c, sg, ep);
         gort__unlock(&c->lock);
-        gort__ready(gp);
+        gort__ready_by(gp, sgp);
         ok = true;
         goto out;
     }

@@ -53,8 +53,28 @@ void gort__usleep(uint32_t us);
 void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes);
 
 /* ---- lock.c ---- */
-void gort__lock(gort__mutex_t *l);
-void gort__unlock(gort__mutex_t *l);
+/* key values of gort__mutex_t (see lock.c). */
+enum { GORT__MUTEX_UNLOCKED = 0, GORT__MUTEX_LOCKED = 1, GORT__MUTEX_SLEEPING = 2 };
+/* The contended halves, out of line: v is what the fast path's xchg read. */
+void gort__lock_slow(gort__mutex_t *l, uint32_t v);
+void gort__unlock_slow(gort__mutex_t *l, uint32_t v);
+/* The uncontended paths are one xchg each and are inlined: out of line, their
+ * frames cost as much as the xchg (4 acquisitions per channel round trip). */
+static inline void gort__lock(gort__mutex_t *l)
+{
+    /* acquire: pairs with the release in gort__unlock's xchg. */
+    uint32_t v = atomic_exchange_explicit(&l->key, GORT__MUTEX_LOCKED, memory_order_acquire);
+    if (GORT__UNLIKELY(v != GORT__MUTEX_UNLOCKED))
+        gort__lock_slow(l, v);
+}
+static inline void gort__unlock(gort__mutex_t *l)
+{
+    /* seq_cst (the same xchg on x86): releasing sched.lock after a
+     * global-queue put is the #StoreLoad before wakep (see gort__wakep). */
+    uint32_t v = atomic_exchange_explicit(&l->key, GORT__MUTEX_UNLOCKED, memory_order_seq_cst);
+    if (GORT__UNLIKELY(v != GORT__MUTEX_LOCKED))
+        gort__unlock_slow(l, v);
+}
 bool gort__trylock(gort__mutex_t *l);
 void gort__noteclear(gort__note_t *n);
 void gort__notewakeup(gort__note_t *n);
@@ -101,10 +121,58 @@ extern _Atomic uint64_t gort__stack_bytes_mapped;
 /* Puts gp on pp's local queue; with next, into runnext (the old runnext goes
  * to the tail). Overflow moves half the queue to the global queue. Holder
  * of pp only. */
-void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next);
+bool gort__runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t);
+static inline void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
+{
+    if (next) {
+        /* seq_cst: publishes gp to thieves (their acquire CAS) and is the
+         * #StoreLoad before wakep's loads (see gort__wakep). */
+        gp = atomic_exchange_explicit(&pp->runnext, gp, memory_order_seq_cst);
+        if (!gp)
+            return;
+        /* else kick the old runnext to the tail */
+    }
+    for (;;) {
+        /* acquire: pairs with the release CAS of consumers, so the slot we
+         * are about to overwrite has been read. */
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (GORT__LIKELY(t - h < GORT__RUNQ_SIZE)) {
+            atomic_store_explicit(&pp->runq[t % GORT__RUNQ_SIZE], gp, memory_order_relaxed);
+            /* release: publishes the slot to consumers (acquire of tail). */
+            atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
+            return;
+        }
+        if (gort__runqputslow(pp, gp, h, t))
+            return;
+        /* the queue is not full any more; retry */
+    }
+}
 /* Takes a G from pp (runnext first); *inherit is set when it came from
  * runnext. Holder of pp only. */
-gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit);
+static inline gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
+{
+    gort__g_t *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    /* acquire: pairs with the seq_cst exchange in runqput on this same P
+     * (the holder may have changed since the G was put there). */
+    if (next && atomic_compare_exchange_strong_explicit(
+                    &pp->runnext, &next, NULL, memory_order_acquire, memory_order_relaxed)) {
+        *inherit = true;
+        return next;
+    }
+    *inherit = false;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        gort__g_t *gp = atomic_load_explicit(&pp->runq[h % GORT__RUNQ_SIZE], memory_order_relaxed);
+        /* release: pairs with the acquire load of runqhead in runqput. */
+        if (atomic_compare_exchange_strong_explicit(&pp->runqhead, &h, h + 1, memory_order_release,
+                                                    memory_order_relaxed))
+            return gp;
+    }
+}
 /* Steals half of victim's queue into pp's; returns one G to run or NULL.
  * stealrunnext lets it take victim's runnext. Holder of pp only. */
 gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext);
@@ -233,13 +301,16 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out);
  * returns false the G is resumed at once. Runs on a G. */
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
                 enum gort__waitreason reason);
-/* Makes a parked G runnable on the current P's runnext (Go's goready) and
- * wakes an idle P. From a goroutine or g0 with a P; from a foreign thread the
- * G goes to the global queue. */
 /* gort__park for a caller that has its G at hand. */
 void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
                   enum gort__waitreason reason);
+/* Makes a parked G runnable on the current P's runnext (Go's goready) and
+ * wakes an idle P. From a goroutine or g0 with a P; from a foreign thread the
+ * G goes to the global queue. */
 void gort__ready(gort__g_t *gp);
+/* gort__ready for a caller that has its own G at hand (self, the running
+ * goroutine; NULL: unknown, any thread): no thread-local read. */
+void gort__ready_by(gort__g_t *self, gort__g_t *gp);
 void gort__gosched(void); /* yield: current G to the local queue tail */
 void gort__gosched_g(gort__g_t *gp);
 GORT__NORETURN void gort__goexit(void);

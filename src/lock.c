@@ -21,7 +21,11 @@
 
 #include "internal.h"
 
-enum { MUTEX_UNLOCKED = 0, MUTEX_LOCKED = 1, MUTEX_SLEEPING = 2 };
+enum {
+    MUTEX_UNLOCKED = GORT__MUTEX_UNLOCKED,
+    MUTEX_LOCKED = GORT__MUTEX_LOCKED,
+    MUTEX_SLEEPING = GORT__MUTEX_SLEEPING
+};
 enum { ACTIVE_SPIN = 4, ACTIVE_SPIN_CNT = 30, PASSIVE_SPIN = 1 };
 
 /* Takes l only if it is free (fatal-error paths that must not wait). */
@@ -32,11 +36,9 @@ bool gort__trylock(gort__mutex_t *l)
                                                    memory_order_acquire, memory_order_relaxed);
 }
 
-void gort__lock(gort__mutex_t *l)
+/* The contended path of gort__lock (internal.h): its xchg found v. */
+void gort__lock_slow(gort__mutex_t *l, uint32_t v)
 {
-    uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_LOCKED, memory_order_acquire);
-    if (GORT__LIKELY(v == MUTEX_UNLOCKED))
-        return;
     /* wait is the value we store when we take the lock: if somebody was
      * already sleeping we must keep announcing that. */
     uint32_t wait = v;
@@ -67,12 +69,10 @@ void gort__lock(gort__mutex_t *l)
     }
 }
 
-void gort__unlock(gort__mutex_t *l)
+/* The rest of gort__unlock (internal.h), whose xchg found v != locked. */
+void gort__unlock_slow(gort__mutex_t *l, uint32_t v)
 {
-    /* seq_cst (the same xchg on x86): releasing sched.lock after a
-     * global-queue put is the #StoreLoad before wakep (see gort__wakep). */
-    uint32_t v = atomic_exchange_explicit(&l->key, MUTEX_UNLOCKED, memory_order_seq_cst);
-    if (GORT__UNLIKELY(v == MUTEX_UNLOCKED))
+    if (v == MUTEX_UNLOCKED)
         gort__throw("unlock of unlocked lock");
     if (v == MUTEX_SLEEPING)
         gort__futexwakeup(&l->key, 1);

@@ -15,12 +15,16 @@
  *    relaxed atomics so this benign race is visible to TSan as such.
  *  - runnext holds the G that should run next (a G just readied or spawned
  *    by this P). It inherits the current time slice. The holder replaces it
- *    with a CAS (the old one goes to the tail); thieves take it with a CAS
+ *    with an exchange (the old one goes to the tail; Go's CAS loop does the
+ *    same) and takes it with a CAS; thieves take it with a CAS
  *    only on their last stealing pass, after a 3 us pause if the victim is
  *    running, because the victim is probably about to run it (Go: "a sync
  *    chan send/recv takes ~50ns, 3us gives ~50x overshoot").
  *  - When the ring is full, runqputslow moves half of it plus the new G to
  *    the global queue in one batch (one sched.lock acquisition).
+ *
+ * runqput and runqget are inline (internal.h): they run on every switch and
+ * their frames cost as much as their bodies.
  *
  * Global queue: a FIFO linked through g->schedlink, under sched.lock.
  * runqsize is also read without the lock as a hint.
@@ -34,7 +38,9 @@ void (*gort__runq_overflow_hook)(gort__g_t *head, gort__g_t *tail, int32_t n);
 #define RELEASE memory_order_release
 #define SEQCST  memory_order_seq_cst
 
-static bool runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t)
+/* gort__runqput (internal.h) found the ring full at head h, tail t. Returns
+ * false if a thief moved the head meanwhile (then there is room again). */
+bool gort__runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t)
 {
     gort__g_t *batch[GORT__RUNQ_SIZE / 2 + 1];
     uint32_t n = (t - h) / 2;
@@ -59,58 +65,6 @@ static bool runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t)
     return true;
 }
 
-void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
-{
-    if (next) {
-        gort__g_t *old = atomic_load_explicit(&pp->runnext, RELAXED);
-        /* seq_cst: publishes gp to thieves (their acquire CAS) and is the
-         * #StoreLoad before wakep's loads (see gort__wakep). */
-        while (!atomic_compare_exchange_weak_explicit(&pp->runnext, &old, gp, SEQCST, RELAXED))
-            ;
-        if (!old)
-            return;
-        gp = old; /* kick the old runnext to the tail */
-    }
-    for (;;) {
-        /* acquire: pairs with the release CAS of consumers, so the slot we
-         * are about to overwrite has been read. */
-        uint32_t h = atomic_load_explicit(&pp->runqhead, ACQUIRE);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, RELAXED);
-        if (t - h < GORT__RUNQ_SIZE) {
-            atomic_store_explicit(&pp->runq[t % GORT__RUNQ_SIZE], gp, RELAXED);
-            /* release: publishes the slot to consumers (acquire of tail). */
-            atomic_store_explicit(&pp->runqtail, t + 1, RELEASE);
-            return;
-        }
-        if (runqputslow(pp, gp, h, t))
-            return;
-        /* the queue is not full any more; retry */
-    }
-}
-
-gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
-{
-    gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
-    /* acquire: pairs with the release CAS in runqput on this same P (the
-     * holder may have changed since the G was put there). */
-    if (next &&
-        atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL, ACQUIRE, RELAXED)) {
-        *inherit = true;
-        return next;
-    }
-    *inherit = false;
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&pp->runqhead, ACQUIRE);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, RELAXED);
-        if (t == h)
-            return NULL;
-        gort__g_t *gp = atomic_load_explicit(&pp->runq[h % GORT__RUNQ_SIZE], RELAXED);
-        /* release: pairs with the acquire load of runqhead in runqput. */
-        if (atomic_compare_exchange_strong_explicit(&pp->runqhead, &h, h + 1, RELEASE, RELAXED))
-            return gp;
-    }
-}
-
 /* Copies half of victim's queue into pp's ring starting at batchhead; returns
  * the number copied (not yet published in pp's tail). */
 static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, bool stealrunnext)
@@ -127,7 +81,7 @@ static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, b
                 if (next) {
                     if (atomic_load_explicit(&victim->status, RELAXED) == Prunning)
                         gort__usleep(3);
-                    /* acquire: pairs with the release CAS in runqput. */
+                    /* acquire: pairs with the seq_cst exchange in runqput. */
                     if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &next, NULL,
                                                                  ACQUIRE, RELAXED))
                         continue;

@@ -691,6 +691,17 @@ void gort__ready(gort__g_t *gp)
     ready1(mp, gp);
 }
 
+void gort__ready_by(gort__g_t *self, gort__g_t *gp)
+{
+    if (!self) {
+        gort__ready(gp);
+        return;
+    }
+    if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
+        gort__throw("bad g->status in ready");
+    ready1(self->m, gp); /* self runs, so self->m is this thread's M */
+}
+
 void gort__ready_internal(gort__g_t *gp)
 {
     if (GORT__UNLIKELY(gort__readgstatus(gp) != Gwaiting))
