@@ -333,7 +333,8 @@ typedef struct gort_stats {
     /* Latency (GORT_LATENCY_STATS builds, the default; 0 otherwise). Wake-up
      * to running: for normal goroutines one wake-up in 64 made from a P is
      * timed (the time it waited in a run queue); for dedicated goroutines
-     * every wake-up (the time until its own thread ran it, spin or futex).
+     * every wake-up that finds the thread asleep and one in 16 of the others
+     * (the time until its own thread ran it, after a futex wake or a spin).
      * Percentiles are the upper bound of a power-of-two bucket (within 2x);
      * max is exact. dedicated_spin_catches counts the wake-ups caught by
      * spinning. */

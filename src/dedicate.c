@@ -171,8 +171,12 @@ int64_t gort__dedicated_timers_nextwhen(void)
 void gort__ready_dedicated(gort__g_t *gp)
 {
     gort__m_t *lmp = gp->lockedm;
-    if (GORT_LATENCY_STATS)
-        gp->readyat = gort__nanotime(); /* every dedicated wake-up is timed */
+    /* Timed: every wake-up that finds the thread asleep (the costly ones),
+     * one in 16 of the others. Only a hint: the thread may fall asleep or
+     * wake between this load and the status store. */
+    if (GORT_LATENCY_STATS && (atomic_load_explicit(&lmp->dstate, RELAXED) == DSTATE_SLEEPING ||
+                               (++gp->latsample & GORT__LAT_SAMPLE_DED_MASK) == 0))
+        gp->readyat = gort__nanotime();
     /* seq_cst: pairs with the sleeper's seq_cst CAS of dstate and its
      * reload of our status (see types.h). */
     atomic_store(&gp->atomicstatus, Grunnable);

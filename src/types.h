@@ -241,6 +241,10 @@ typedef struct gort__g {
      * it runnable (0: not sampled). Written by the waker before it
      * publishes the G, read and cleared by the M that runs it. */
     int64_t readyat;
+    /* Dedicated G: wake-ups so far, to time one in 16 of those that need no
+     * futex wake (ready_dedicated). Written only by its wakers, which the
+     * G's status hand-over orders one after another. */
+    uint32_t latsample;
     /* select: 0 while waiting; the first waker to CAS it to 1 wins (Go's
      * g.selectDone). Pairs (acq_rel CAS) between competing wakers. */
     _Atomic uint32_t selectdone;

@@ -243,18 +243,18 @@ static int lat_main(void *arg)
     ASSERT_GT(b.runq_wait_max_ns, 0);
     pingpong(true, 500);
     gort_stats_t c = stats_now();
-    /* Every wake-up of the dedicated ponger is timed: at most two per round
-     * trip (its receive and its send may each block), and at least every
-     * one that needed a futex wake. */
-    ASSERT_GT(c.dedicated_wake_samples - b.dedicated_wake_samples, 0);
-    ASSERT_GE(c.dedicated_wake_samples - b.dedicated_wake_samples,
-              c.dedicated_direct_wakes - b.dedicated_direct_wakes);
-    ASSERT_LE(c.dedicated_wake_samples - b.dedicated_wake_samples, 1002);
+    /* The dedicated ponger wakes at most twice per round trip (its receive
+     * and its send may each block); every wake-up that finds its thread
+     * asleep is timed (a few may be missed: the check is a hint), and one
+     * in 16 of the others. */
+    uint64_t dsamples = c.dedicated_wake_samples - b.dedicated_wake_samples;
+    uint64_t dwakes = c.dedicated_direct_wakes - b.dedicated_direct_wakes;
+    ASSERT_GT(dsamples, 0);
+    ASSERT_GE(dsamples, dwakes / 2);
+    ASSERT_LE(dsamples, dwakes + 1002 / 16 + 16);
     ASSERT_LE(c.dedicated_wake_p50_ns, c.dedicated_wake_p99_ns);
     ASSERT_LE(c.dedicated_wake_p99_ns, c.dedicated_wake_max_ns);
     ASSERT_GT(c.dedicated_wake_max_ns, 0);
-    ASSERT_LE(c.dedicated_spin_catches - b.dedicated_spin_catches,
-              c.dedicated_wake_samples - b.dedicated_wake_samples);
     test_log("runq wait p50 %llu p99 %llu max %llu ns (%llu samples); dedicated wake p50 %llu "
              "p99 %llu max %llu ns (%llu samples, %llu caught spinning)",
              (unsigned long long)b.runq_wait_p50_ns, (unsigned long long)b.runq_wait_p99_ns,
