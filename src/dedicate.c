@@ -210,34 +210,55 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
 {
     gort__g_t *gp = mp->lockedg;
     gort__p_t *pp = mp->p;
+    /* We arrive still counted as running (dedrun_begin) when gp parked: a
+     * wake-up caught by the spin then runs gp without touching the shared
+     * count. We leave the count before anything that can wait: a stop, a
+     * futex sleep, shutdown. A stop meanwhile waits for our spin to notice
+     * it (the spin loop reads gcwaiting). */
     for (;;) {
-        if (gort__shutting_down())
+        if (gort__shutting_down()) {
+            gort__dedrun_end(mp);
             return NULL;
-        if (GORT__UNLIKELY(gort__gcwaiting()))
-            gort__ded_gcwait();   /* no timers while the world is stopped */
+        }
+        if (GORT__UNLIKELY(gort__gcwaiting())) {
+            gort__dedrun_end(mp);
+            gort__ded_gcwait(); /* no timers while the world is stopped */
+        }
         gort__checktimers(pp, 0); /* a timer may ready gp */
         if (g_runnable(gp))
             return gp;
         if (mp->spin_ns > 0 && spin_allowed()) {
             int64_t end = gort__nanotime() + mp->spin_ns;
             int n = 0;
+            bool stop = false;
             for (;;) {
                 gort__procyield(10);
                 if (g_runnable(gp)) {
                     gort__stat_add(&mp->stats.ded_spin_catches, 1);
-                    mp->spin_ns *= 2;
-                    if (mp->spin_ns > gort__rt.ded_spin_max_ns)
-                        mp->spin_ns = gort__rt.ded_spin_max_ns;
+                    /* Written only when it changes: the line is read by
+                     * every waker (dstate). */
+                    if (mp->spin_ns < gort__rt.ded_spin_max_ns) {
+                        mp->spin_ns *= 2;
+                        if (mp->spin_ns > gort__rt.ded_spin_max_ns)
+                            mp->spin_ns = gort__rt.ded_spin_max_ns;
+                    }
                     return gp;
+                }
+                if (GORT__UNLIKELY(gort__gcwaiting())) {
+                    stop = true; /* leave the count at the top */
+                    break;
                 }
                 if ((++n & 15) == 0 && gort__nanotime() >= end)
                     break;
             }
-            mp->spin_ns /= 2;
-            if (mp->spin_ns < SPIN_MIN_NS)
-                mp->spin_ns =
-                    SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
+            if (stop)
+                continue;
+            int64_t floor =
+                SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
+            if (mp->spin_ns > floor)
+                mp->spin_ns = mp->spin_ns / 2 < floor ? floor : mp->spin_ns / 2;
         }
+        gort__dedrun_end(mp); /* about to sleep: stopped for any stop */
         uint32_t running = DSTATE_RUNNING;
         atomic_compare_exchange_strong(&mp->dstate, &running, DSTATE_SLEEPING);
         if (g_runnable(gp) || gort__shutting_down()) {

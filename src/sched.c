@@ -1068,10 +1068,14 @@ static void schedule(gort__m_t *mp)
             }
         }
     run:
-        if (GORT__UNLIKELY(mp->dedicated))
+        if (GORT__UNLIKELY(mp->dedicated && !mp->dedrunning))
             gort__dedrun_begin(mp); /* may wait for the world to start */
         execute(mp, gp, inherit);
-        if (GORT__UNLIKELY(mp->dedrunning))
+        /* A dedicated G that parked stays counted while its M spins for
+         * the wake-up (findrunnable_dedicated leaves the count before it
+         * sleeps or waits for a stop): a spin-caught hop then touches no
+         * shared counter. */
+        if (GORT__UNLIKELY(mp->dedrunning) && mp->mcall_op != MCALL_PARK)
             gort__dedrun_end(mp);
         /* Back on g0: gp switched out with a request. */
         if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack))) {

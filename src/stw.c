@@ -18,10 +18,13 @@
  *    sched.lock; whoever brings it to 0 wakes the stopper.
  *  - Dedicated goroutines are counted in dedcount.ndedrunning while they run
  *    user code (dedrun_begin / dedrun_end, around execute on a dedicated M,
- *    around syscalls, at dedicate and undedicate). A dedicated G that is
- *    blocked or in a syscall is not counted, so it is stopped already and
- *    the stop costs nothing per such G: the stop is O(gomaxprocs), not
- *    O(threads). A running one stops at its next runtime call (gort__api_g
+ *    around syscalls, at dedicate and undedicate). A G that parks stays
+ *    counted while its M spins for the wake-up, so a hop caught by the spin
+ *    touches no shared line; the spin reads gcwaiting and the M leaves the
+ *    count before it sleeps or waits (findrunnable_dedicated). A dedicated
+ *    G that is blocked (its M asleep) or in a syscall is not counted, so it
+ *    is stopped already and the stop costs nothing per such G: the stop is
+ *    O(gomaxprocs), not O(threads). A running one stops at its next runtime call (gort__api_g
  *    reads gcwaiting): it leaves the count and waits on sched.stwseq on its
  *    own thread, keeping its P. One that wakes up or leaves a syscall during
  *    the stop sees gcwaiting after joining the count, leaves it again and
@@ -168,6 +171,8 @@ void gort__ded_gcwait(void)
  * the world is stopping, in which case wait for it to start first. */
 void gort__dedrun_begin(gort__m_t *mp)
 {
+    if (mp->dedrunning)
+        return; /* still counted from before it parked (findrunnable_dedicated) */
     for (;;) {
         atomic_fetch_add(&gort__dedcount.ndedrunning, 1);
         if (!atomic_load(&gort__world.gcwaiting) || gort__shutting_down())

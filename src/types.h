@@ -353,8 +353,9 @@ typedef struct gort__m {
     uint32_t dedicatecount;
     _Atomic uint32_t dstate;
     int64_t spin_ns; /* adaptive spin budget before sleeping; this M */
-    /* Counted in world.ndedrunning: this M's dedicated G is running user
-     * code (stw.c dedrun_begin/dedrun_end); this M only. */
+    /* Counted in dedcount.ndedrunning: this M's dedicated G is running user
+     * code, or parked while this M spins for its wake-up (stw.c
+     * dedrun_begin/dedrun_end); this M only. */
     bool dedrunning;
     /* Set by gort__newosproc once the thread exists (1) or could not be
      * made (2); a creator that needs to know waits for it (release store,
