@@ -32,11 +32,10 @@
  * Polling (sched.c findrunnable, sysmon.c): an M with nothing to run and a
  * P polls without blocking; the M that would sleep until the next timer
  * (the "timer sleeper") blocks in epoll_wait instead, with the timer as its
- * timeout, and is woken early through an eventfd (netpoll_break, from
- * gort__timer_poke). sysmon polls if nobody has for 10 ms. lastpoll is 0
- * while an M is blocked in epoll_wait (then others need not poll), else the
- * time of the last poll. Goroutines made runnable are readied as any
- * other: dedicated ones wake their own thread.
+ * timeout (epoll_pwait2, in ns, where the kernel has it), and is woken early through an eventfd
+ * (netpoll_break, from gort__timer_poke). sysmon polls if nobody has for 10 ms. lastpoll is 0 while
+ * an M is blocked in epoll_wait (then others need not poll), else the time of the last poll.
+ * Goroutines made runnable are readied as any other: dedicated ones wake their own thread.
  *
  * Locks: pool_lock (leaf) for the pool and the instance; rmu / wmu are
  * goroutine mutexes held across parks, never with a runtime lock.
@@ -46,9 +45,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -172,18 +173,40 @@ static gort__g_t *netpollunblock(_Atomic uintptr_t *slot, bool ioready)
     }
 }
 
+/* epoll_pwait2 (Linux 5.11) takes the timeout in ns; epoll_wait's whole
+ * milliseconds would make every timer the sleeper waits for due up to 1 ms
+ * late (Go's netpoll rounds the same way). Falls back to epoll_wait where
+ * the kernel (or qemu-user) lacks it; the first ENOSYS decides for good. */
+static _Atomic bool no_pwait2;
+
+static int epoll_wait_ns(struct epoll_event *evs, int max, int64_t delay)
+{
+#ifdef SYS_epoll_pwait2
+    if (delay > 0 && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        if (delay > (int64_t)1 << 40)
+            delay = (int64_t)1 << 40;
+        struct timespec ts = {.tv_sec = delay / 1000000000, .tv_nsec = delay % 1000000000};
+        long n = syscall(SYS_epoll_pwait2, epfd, evs, max, &ts, NULL, 0);
+        if (n >= 0 || errno != ENOSYS)
+            return (int)n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+#endif
+    int ms = delay < 0 ? -1 : delay == 0 ? 0 : delay < 1000000 ? 1 : (int)(delay / 1000000);
+    if (delay > (int64_t)1 << 40)
+        ms = 1 << 30;
+    return epoll_wait(epfd, evs, max, ms);
+}
+
 /* Polls; delay < 0 blocks, 0 does not, > 0 waits up to delay ns. Returns
  * the goroutines made runnable, linked through schedlink (not readied). */
 gort__g_t *gort__netpoll(int64_t delay)
 {
     if (!gort__netpoll_inited())
         return NULL;
-    int ms = delay < 0 ? -1 : delay == 0 ? 0 : delay < 1000000 ? 1 : (int)(delay / 1000000);
-    if (delay > (int64_t)1 << 40)
-        ms = 1 << 30;
     struct epoll_event evs[128];
     int saved = errno;
-    int n = epoll_wait(epfd, evs, 128, ms);
+    int n = epoll_wait_ns(evs, 128, delay);
     errno = saved;
     gort__stat_add(&gort__netpoll_polls, 1);
     gort__g_t *list = NULL;

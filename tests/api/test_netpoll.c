@@ -15,6 +15,8 @@
  *             the poller there.
  *  misc       connect refused, fd_wait, a regular file is not pollable,
  *             foreign threads.
+ *  subms      with a descriptor in the poller, a 100 us sleep is not rounded
+ *             up to epoll_wait's whole milliseconds.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -510,4 +512,46 @@ static int misc_main(void *arg)
 TEST(misc_errors_refused_and_fd_wait)
 {
     ASSERT_EQ(run_main(misc_main, NULL, 2), 0);
+}
+
+/* With the netpoller in use the timer sleeper waits in epoll: a sleep much
+ * shorter than 1 ms must not be rounded up to epoll_wait's milliseconds
+ * (under qemu-user, which may lack epoll_pwait2, the fallback rounds). */
+static int subms_sleep_main(void *arg)
+{
+    (void)arg;
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    gort_fd_t *f = open_fd(p[0]);
+    ASSERT_EQ(gort_waitgroup_add(&close_wg, 1), 0);
+    blocked_fd = f;
+    ASSERT_EQ(gort_go(blocked_reader, NULL), 0); /* someone waits in the poller */
+    enum { N = 21 };
+    int64_t d[N];
+    for (int i = 0; i < N; i++) {
+        int64_t t0 = test_now_ns();
+        ASSERT_EQ(gort_sleep_ns(100 * 1000), 0);
+        d[i] = test_now_ns() - t0;
+        ASSERT_GE(d[i], 100 * 1000);
+    }
+    for (int i = 0; i < N; i++) /* insertion sort: the median */
+        for (int j = i; j > 0 && d[j] < d[j - 1]; j--) {
+            int64_t t = d[j];
+            d[j] = d[j - 1];
+            d[j - 1] = t;
+        }
+    test_log("100 us sleeps with a descriptor in the poller: median %lld us, max %lld us",
+             (long long)d[N / 2] / 1000, (long long)d[N - 1] / 1000);
+    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
+    if (!(launcher && strstr(launcher, "qemu")))
+        ASSERT_LT(d[N / 2], 900 * 1000); /* 1 ms rounding would give >= 1,000 us */
+    ASSERT_EQ(gort_fd_close(f), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&close_wg), 0);
+    close(p[1]);
+    return 0;
+}
+
+TEST(submillisecond_sleep_with_netpoller_procs1)
+{
+    ASSERT_EQ(run_main(subms_sleep_main, NULL, 1), 0);
 }
