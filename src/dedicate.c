@@ -189,14 +189,12 @@ void gort__ready_dedicated(gort__g_t *gp)
     }
 }
 
-/* Spinning makes sense only if a CPU is probably idle: fewer threads busy
- * in the runtime than CPUs. */
-static bool spin_allowed(void)
+bool gort__spin_allowed(int self)
 {
     int32_t busy = gort__rt.gomaxprocs - atomic_load_explicit(&gort__sched.npidle, RELAXED) +
                    atomic_load_explicit(&gort__rt.ndedicated, RELAXED) -
                    atomic_load_explicit(&gort__sched.ndedsleeping, RELAXED);
-    return busy - 1 < gort__rt.ncpu; /* busy counts the caller itself */
+    return busy - self < gort__rt.ncpu;
 }
 
 static bool g_runnable(gort__g_t *gp)
@@ -227,7 +225,7 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
         gort__checktimers(pp, 0); /* a timer may ready gp */
         if (g_runnable(gp))
             return gp;
-        if (mp->spin_ns > 0 && spin_allowed()) {
+        if (mp->spin_ns > 0 && gort__spin_allowed(1)) { /* busy counts us */
             int64_t end = gort__nanotime() + mp->spin_ns;
             int n = 0;
             bool stop = false;

@@ -5,6 +5,8 @@
  * values are ignored, as Go ignores a bad GOMAXPROCS). The default is the
  * number of CPUs in the calling thread's affinity mask, which is what a
  * container's cpuset or taskset gives the process.
+ * GORT_DEDICATED_SPIN_NS and GORT_TIMER_SPIN_NS set the two spin bounds when
+ * the config leaves them 0.
  */
 #include <errno.h>
 #include <sched.h>
@@ -40,6 +42,22 @@ int64_t gort__dedicated_spin_default(int64_t cfg)
             return v;
     }
     return 50 * 1000;
+}
+
+/* The timer sleeper's spin: cfg > 0 as given, < 0 off (0), 0:
+ * $GORT_TIMER_SPIN_NS, else off. */
+int64_t gort__timer_spin_default(int64_t cfg)
+{
+    if (cfg != 0)
+        return cfg > 0 ? cfg : 0;
+    const char *s = getenv("GORT_TIMER_SPIN_NS");
+    if (s && *s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (*end == '\0' && v >= 0 && v <= 1000000000LL)
+            return v;
+    }
+    return 0;
 }
 
 int gort__default_gomaxprocs(void)

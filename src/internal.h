@@ -94,6 +94,11 @@ gort__g_t *gort__getg(void);
 int gort__default_gomaxprocs(void);
 int gort__ncpu(void); /* CPUs in the affinity mask */
 int64_t gort__dedicated_spin_default(int64_t cfg);
+int64_t gort__timer_spin_default(int64_t cfg);
+/* Spinning is worth it only if a CPU is probably idle: fewer threads busy in
+ * the runtime than CPUs (dedicate.c). `self` is 1 if the caller counts
+ * itself among the busy (it holds a P or is a running dedicated M). */
+bool gort__spin_allowed(int self);
 
 /* ---- stack.c ---- */
 int gort__stack_sysinit(void); /* detects guard support; idempotent */

@@ -816,6 +816,24 @@ static gort__g_t *stealwork(gort__m_t *mp, gort__p_t *pp)
     return NULL;
 }
 
+/* The timer sleeper's last stretch (gort_config_t.timer_spin_ns): spin until
+ * the timer is due, or until a poke (a new earlier timer, work) bumps
+ * timerwake. Descriptors are not polled meanwhile: an I/O wake-up waits at
+ * most this long. No P is held. */
+static void timer_spin(gort__m_t *mp, int64_t until, uint32_t seq)
+{
+    gort__stat_add(&mp->stats.timer_spins, 1);
+    for (int n = 0; atomic_load_explicit(&gort__sched.timerwake, RELAXED) == seq; n++) {
+        gort__procyield(10);
+        if ((n & 7) == 7 && gort__nanotime() >= until) {
+            gort__stat_add(&mp->stats.timer_spin_catches, 1);
+            return;
+        }
+        if (GORT__UNLIKELY(gort__shutting_down()))
+            return;
+    }
+}
+
 /* Finds a runnable G for mp's P, blocking (stopm) until there is one.
  * Returns NULL only for shutdown. Runs on g0 with a P. */
 static gort__g_t *findrunnable(gort__m_t *mp, bool *inherit)
@@ -966,16 +984,22 @@ top:
             int64_t until = gort__timers_nextwhen();
             atomic_store(&gort__sched.sleepuntil, until);
             int64_t left = until - gort__nanotime();
+            /* The last `spin` ns before the timer are spun, not slept. */
+            int64_t spin = until != 0 && gort__rt.timer_spin_ns > 0 && gort__spin_allowed(0)
+                               ? gort__rt.timer_spin_ns
+                               : 0;
             gort__g_t *list = NULL;
             if (gort__shutting_down()) {
                 /* nothing: leave */
             } else if (gort__netpoll_inited()) {
                 /* A poke is an eventfd write (gort__timer_poke). */
-                if (until == 0 || left > 0)
-                    list = gort__netpoll_block(until == 0 ? -1 : left);
-            } else if (until != 0 && left > 0) {
-                gort__futexsleep(&gort__sched.timerwake, seq, left);
+                if (until == 0 || left > spin)
+                    list = gort__netpoll_block(until == 0 ? -1 : left - spin);
+            } else if (until != 0 && left > spin) {
+                gort__futexsleep(&gort__sched.timerwake, seq, left - spin);
             }
+            if (spin > 0 && !list && !gort__shutting_down())
+                timer_spin(mp, until, seq);
             atomic_store(&gort__sched.sleepuntil, 0);
             atomic_store(&gort__sched.timersleeping, 0);
             /* Go takes an idle P after every netpoll, even one woken by a
@@ -1333,7 +1357,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
 {
     int nprocs = 0;
     unsigned flags = 0;
-    int64_t spin_ns = 0;
+    int64_t spin_ns = 0, timer_spin_ns = 0;
     size_t stack_size = GORT_STACK_DEFAULT;
     if (!fn)
         return -EINVAL;
@@ -1355,6 +1379,8 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
         }
         if (cfg->size >= offsetof(gort_config_t, dedicated_spin_ns) + sizeof(int64_t))
             spin_ns = cfg->dedicated_spin_ns;
+        if (cfg->size >= offsetof(gort_config_t, timer_spin_ns) + sizeof(int64_t))
+            timer_spin_ns = cfg->timer_spin_ns;
     }
     if (gort__getm())
         return -EBUSY; /* called from inside the runtime */
@@ -1371,6 +1397,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     if (nprocs == 0)
         nprocs = gort__default_gomaxprocs();
     spin_ns = gort__dedicated_spin_default(spin_ns);
+    timer_spin_ns = gort__timer_spin_default(timer_spin_ns);
 
     /* Only this thread touches gort__rt until the first M starts. */
     gort__rt_t *rt = &gort__rt;
@@ -1407,6 +1434,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
             goto fail;
     }
     atomic_store(&rt->nallp, nprocs);
+    rt->timer_spin_ns = timer_spin_ns;
     if (gort__dedicate_init(cfg, spin_ns) != 0)
         goto fail;
     gort__lock(&gort__life_lock);

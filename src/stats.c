@@ -127,6 +127,8 @@ int gort__stats_get(gort_stats_t *st)
         s.dedicate_calls += LOAD(mp->stats.dedicate_calls);
         s.undedicate_calls += LOAD(mp->stats.undedicate_calls);
         s.dedicated_spin_catches += LOAD(mp->stats.ded_spin_catches);
+        s.timer_spins += LOAD(mp->stats.timer_spins);
+        s.timer_spin_catches += LOAD(mp->stats.timer_spin_catches);
         s.dedicated_futex_sleeps += LOAD(mp->stats.ded_futex_sleeps);
         s.dedicated_threads_reused += LOAD(mp->stats.ded_threads_reused);
     }

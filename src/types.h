@@ -215,6 +215,8 @@ typedef struct gort__mstats {
     _Atomic uint64_t ded_spin_catches;   /* the G became runnable while we spun */
     _Atomic uint64_t ded_futex_sleeps;   /* a dedicated M slept on dstate */
     _Atomic uint64_t ded_threads_reused; /* dedicate needed no new thread */
+    _Atomic uint64_t timer_spins;        /* the timer sleeper spun (sched.c) */
+    _Atomic uint64_t timer_spin_catches; /* ... until the timer was due */
 } gort__mstats_t;
 
 typedef struct gort__g {
@@ -528,6 +530,7 @@ typedef struct gort__rt {
     int32_t ndedps;     /* dedlock */
     _Atomic int32_t ndedicated;
     int64_t ded_spin_max_ns; /* 0: never spin */
+    int64_t timer_spin_ns;   /* the timer sleeper's spin (sched.c); 0: off */
     int32_t ncpu;            /* CPUs in the affinity mask */
     int64_t start_ns;        /* gort_main's start (schedtrace's clock) */
 } gort__rt_t;

@@ -5,7 +5,8 @@
  * stopped timer never fires, reset re-arms, periodic timers fire until
  * stopped, fn timers run in a new goroutine, a full channel drops ticks,
  * many timers fire exactly once each, a due timer on a busy P is run by
- * another P, and the argument and context checks.
+ * another P, the timer sleeper's optional spin (timer_spin_ns), and the
+ * argument and context checks.
  *
  * Timing is only asserted one way ("not before the deadline"), except for
  * the order test's check that adjacent deadlines (spaced by a few ms times
@@ -109,6 +110,62 @@ TEST(sleep_never_early_procs1)
 TEST(sleep_never_early_procs2)
 {
     ASSERT_EQ(run_main(sleep_main, NULL, 2), 0);
+}
+
+/* gort_config_t.timer_spin_ns: the sleeper spins through the last stretch
+ * before a timer; sleeps are still never early, and the counters show the
+ * spins (nothing else runs, so a CPU is idle and spinning is allowed). */
+static int spin_sleep_main(void *arg)
+{
+    bool on = arg != NULL;
+    gort_stats_t a = stats_now();
+    ASSERT_EQ(sleep_main(NULL), 0);
+    for (int i = 0; i < 20; i++)
+        ASSERT_EQ(gort_sleep_ns(1 * MS), 0);
+    gort_stats_t b = stats_now();
+    test_log("timer spins %llu, reached the timer %llu",
+             (unsigned long long)(b.timer_spins - a.timer_spins),
+             (unsigned long long)(b.timer_spin_catches - a.timer_spin_catches));
+    if (on) {
+        ASSERT_GE(b.timer_spins - a.timer_spins, 10);
+        ASSERT_GE(b.timer_spin_catches - a.timer_spin_catches, 10);
+        ASSERT_LE(b.timer_spin_catches - a.timer_spin_catches, b.timer_spins - a.timer_spins);
+    } else {
+        ASSERT_EQ(b.timer_spins - a.timer_spins, 0);
+    }
+    return 0;
+}
+
+static int run_main_timer_spin(int gomaxprocs, int64_t timer_spin_ns, bool on)
+{
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = gomaxprocs;
+    cfg.timer_spin_ns = timer_spin_ns;
+    return gort_main(spin_sleep_main, on ? (void *)1 : NULL, &cfg);
+}
+
+TEST(timer_spin_sleeps_never_early_procs1)
+{
+    ASSERT_EQ(run_main_timer_spin(1, 200 * US, true), 0);
+}
+
+TEST(timer_spin_sleeps_never_early_procs2)
+{
+    ASSERT_EQ(run_main_timer_spin(2, 200 * US, true), 0);
+}
+
+TEST(timer_spin_off_by_default_and_when_negative)
+{
+    unsetenv("GORT_TIMER_SPIN_NS");
+    ASSERT_EQ(run_main_timer_spin(1, 0, false), 0);
+    ASSERT_EQ(run_main_timer_spin(1, -1, false), 0);
+    /* The environment sets it when the config leaves it 0. */
+    ASSERT_EQ(setenv("GORT_TIMER_SPIN_NS", "200000", 1), 0);
+    ASSERT_EQ(run_main_timer_spin(1, 0, true), 0);
+    ASSERT_EQ(run_main_timer_spin(1, -1, false), 0);
+    unsetenv("GORT_TIMER_SPIN_NS");
 }
 
 /* Many goroutines sleeping at once, each checking its own sleeps. */
