@@ -25,39 +25,34 @@ int gort__ncpu(void)
     return n < 1 ? 1 : n;
 }
 
-/* The dedicated threads' spin bound: cfg > 0 as given, < 0 off (0), 0:
- * $GORT_DEDICATED_SPIN_NS, else 50 us (about what waking a sleeping thread
- * on another CPU costs on a virtual machine; see docs/performance.md). */
-int64_t gort__dedicated_spin_default(int64_t cfg)
-{
-    if (cfg > 0)
-        return cfg;
-    if (cfg < 0)
-        return 0;
-    const char *s = getenv("GORT_DEDICATED_SPIN_NS");
-    if (s && *s) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (*end == '\0' && v >= 0 && v <= 1000000000LL)
-            return v;
-    }
-    return 50 * 1000;
-}
-
-/* The timer sleeper's spin: cfg > 0 as given, < 0 off (0), 0:
- * $GORT_TIMER_SPIN_NS, else off. */
-int64_t gort__timer_spin_default(int64_t cfg)
+/* A spin bound: cfg > 0 as given, < 0 off (0), 0: $name (0 to 1 s; other
+ * values are ignored), else dflt. */
+static int64_t spin_setting(int64_t cfg, const char *name, int64_t dflt)
 {
     if (cfg != 0)
         return cfg > 0 ? cfg : 0;
-    const char *s = getenv("GORT_TIMER_SPIN_NS");
+    const char *s = getenv(name);
     if (s && *s) {
         char *end;
         long long v = strtoll(s, &end, 10);
         if (*end == '\0' && v >= 0 && v <= 1000000000LL)
             return v;
     }
-    return 0;
+    return dflt;
+}
+
+/* The dedicated threads' spin bound; the default, 50 us, is about what
+ * waking a sleeping thread on another CPU costs on a virtual machine (see
+ * docs/performance.md). */
+int64_t gort__dedicated_spin_default(int64_t cfg)
+{
+    return spin_setting(cfg, "GORT_DEDICATED_SPIN_NS", 50 * 1000);
+}
+
+/* The timer sleeper's spin (sched.c timer_spin); off by default. */
+int64_t gort__timer_spin_default(int64_t cfg)
+{
+    return spin_setting(cfg, "GORT_TIMER_SPIN_NS", 0);
 }
 
 int gort__default_gomaxprocs(void)
