@@ -120,8 +120,6 @@ void gort__chan_bufrecv(gort_chan_t *c, void *ep)
 {
     void *s = slot(c, c->recvx);
     copyelem(c, ep, s);
-    if (c->elemsize)
-        memset(s, 0, c->elemsize);
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
     atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) - 1, RELAXED);
