@@ -16,6 +16,8 @@
  *    is asked to yield (preemptone): g->preempt is set, and every runtime
  *    call checks it (gort__api_g). A goroutine that declared itself
  *    preemptible (gort_preemptible_begin) is also sent SIGURG with tgkill.
+ *    Locked goroutines yield too, keeping their thread (locked_can_yield);
+ *    dedicated ones are never asked.
  *
  * Asynchronous preemption: the SIGURG handler runs on the goroutine's own
  * stack (no SA_ONSTACK) and switches goroutines from inside the handler
@@ -194,6 +196,20 @@ void gort__sysmon_stop(void)
 
 /* ---- asynchronous preemption ---- */
 
+/* A locked G yields as in Go (gopreempt_m: to the global queue; its M
+ * then gives the P away in stoplockedm and sleeps until the M that finds
+ * the G hands the P back, startlockedm), so that a locked CPU hog does not
+ * starve its P's other goroutines and timers. That needs another M to take
+ * the P: an idle one, or one made now. Where the OS refuses a thread the G
+ * keeps the P and runs on (Go would die). */
+static bool locked_can_yield(void)
+{
+    gort__lock(&gort__sched.lock);
+    bool have = gort__sched.nmidle > 0;
+    gort__unlock(&gort__sched.lock);
+    return have || gort__newm2(NULL, false, true);
+}
+
 static _Atomic int preempt_sig_installed;
 
 static void on_preempt(int sig, siginfo_t *si, void *uctx)
@@ -213,6 +229,12 @@ static void on_preempt(int sig, siginfo_t *si, void *uctx)
     if (sp <= gp->stack.lo || sp >= gp->stack.hi)
         return;
     int saved = errno;
+    /* The region holds no lock (its contract), so this may take sched.lock
+     * and make a thread, as the switch below takes locks anyway. */
+    if (gp->lockedm && !gp->dedicated && !locked_can_yield()) {
+        errno = saved;
+        return;
+    }
     atomic_store_explicit(&gp->preempt, false, RELAXED);
     atomic_store_explicit(&gp->preemptible, false,
                           memory_order_relaxed); /* the runtime code below is not preemptible */
@@ -253,10 +275,10 @@ void gort__preempt_park(gort__g_t *gp)
             gort__stw_safepoint(gp); /* the world is stopping: stop here */
         return;
     }
-    if (gp->dedicated || gp->lockedm)
-        return; /* dedicated: the kernel schedules it. Locked: it owns its
-                 * thread; yielding would hand its P to another thread,
-                 * which may not exist (RLIMIT_NPROC), for nothing. */
+    if (gp->dedicated)
+        return; /* the kernel schedules it, on its own P */
+    if (gp->lockedm && !locked_can_yield())
+        return;
     gort__stat_add(&gort__getm()->stats.preempts_sync, 1);
     gort__mcall(MCALL_PREEMPT);
 }

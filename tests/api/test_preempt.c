@@ -3,7 +3,8 @@
  * at GOMAXPROCS=1:
  *
  *  - synchronously: the hog calls gort_preempt_check() in its loop, and
- *    yields there once sysmon has asked it to (after 10 ms);
+ *    yields there once sysmon has asked it to (after 10 ms); also when the
+ *    hog is locked to its thread (it keeps its thread, gives up the P);
  *  - asynchronously: the hog spins in a gort_preemptible_begin() region
  *    without any call, and sysmon's SIGURG switches it out.
  *
@@ -50,17 +51,26 @@ static void setter(void *arg)
 /* ---- synchronous: gort_preempt_check ---------------------------------------- */
 
 static _Atomic uint64_t sync_checks;
+static bool hog_locked;            /* the hog calls gort_lock_os_thread first */
+static _Atomic long hog_tid_moved; /* a locked hog found itself on another thread */
 
 static void sync_hog(void *arg)
 {
+    if (hog_locked)
+        ASSERT_EQ(gort_lock_os_thread(), 0);
+    long tid = test_gettid();
     int64_t deadline = test_now_ns() + 60000 * MS; /* a hang fails, it does not spin forever */
     uint64_t n = 0;
     while (!atomic_load_explicit(&flag_set, memory_order_relaxed)) {
         ASSERT_EQ(gort_preempt_check(), 0);
+        if (hog_locked && test_gettid() != tid)
+            atomic_store(&hog_tid_moved, test_gettid());
         if (++n % 1024 == 0 && test_now_ns() > deadline)
             TEST_FAIL("hog was never preempted (%llu checks)", (unsigned long long)n);
     }
     atomic_store(&sync_checks, n);
+    if (hog_locked)
+        ASSERT_EQ(gort_unlock_os_thread(), 0);
     ASSERT_EQ(gort_waitgroup_done(arg), 0);
 }
 
@@ -88,6 +98,29 @@ static int sync_main(void *arg)
     ASSERT_EQ(after.preempt_signals - before.preempt_signals, 0);
     ASSERT_EQ(after.preempts_async - before.preempts_async, 0);
     return 0;
+}
+
+/* A locked hog is preempted as in Go (gopreempt_m on a locked M): it goes
+ * to the global queue, its thread gives the P away (stoplockedm) and sleeps,
+ * and the M that later finds it hands the P back (startlockedm). It never
+ * runs on another thread. */
+static int locked_sync_main(void *arg)
+{
+    hog_locked = true;
+    atomic_store(&flag_set, 0);
+    gort_stats_t before = stats_now();
+    ASSERT_EQ(sync_main(arg), 0);
+    gort_stats_t after = stats_now();
+    hog_locked = false;
+    ASSERT_EQ(atomic_load(&hog_tid_moved), 0);
+    ASSERT_GT(after.stoplockedm - before.stoplockedm, 0);
+    ASSERT_GT(after.startlockedm - before.startlockedm, 0);
+    return 0;
+}
+
+TEST_TIMEOUT(locked_cpu_hog_preempted_at_preempt_check, 90)
+{
+    ASSERT_EQ(run_main(locked_sync_main, NULL, 1), 0);
 }
 
 TEST_TIMEOUT(cpu_hog_preempted_at_preempt_check, 90)
