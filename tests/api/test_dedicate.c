@@ -1046,10 +1046,16 @@ static int reuse_main(void *arg)
     ASSERT_LE(s1.dedicated_ps, 4 + 1);
     /* Steady state: no thread per cycle. With GOMAXPROCS 2 the second
      * normal P's thread may first be needed inside the measured loop (the
-     * warm-up need not have woken it), so allow that one. */
-    ASSERT_LE(s1.ms_created - s0.ms_created, (uint64_t)gort_gomaxprocs() - 1);
-    ASSERT_GE(s1.dedicated_threads_reused - s0.dedicated_threads_reused,
-              (uint64_t)(cycles - (gort_gomaxprocs() - 1)));
+     * warm-up need not have woken it), so allow that one. And the pool of
+     * idle threads may grow once more: dedicate counts only the threads on
+     * the idle list (ensure_spare_m), and with a sleep in the cycle the
+     * other thread may be elsewhere at that moment (the timer sleeper, or
+     * about to park after giving up the P undedicate took back; seen about
+     * once in 15 runs under qemu-user). Once there are two, it does not
+     * grow. */
+    uint64_t extra = (uint64_t)gort_gomaxprocs() - 1 + (block_ns ? 1 : 0);
+    ASSERT_LE(s1.ms_created - s0.ms_created, extra);
+    ASSERT_GE(s1.dedicated_threads_reused - s0.dedicated_threads_reused, (uint64_t)cycles - extra);
     return 0;
 }
 
