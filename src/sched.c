@@ -998,7 +998,10 @@ top:
             } else if (until != 0 && left > spin) {
                 gort__futexsleep(&gort__sched.timerwake, seq, left - spin);
             }
-            if (spin > 0 && !list && !gort__shutting_down())
+            /* Spin only through the last stretch: a sleep that ended early
+             * for another reason (an event nobody waits for, a stale
+             * break, EINTR) goes round findrunnable and sleeps again. */
+            if (spin > 0 && !list && !gort__shutting_down() && until - gort__nanotime() <= spin)
                 timer_spin(mp, until, seq);
             atomic_store(&gort__sched.sleepuntil, 0);
             atomic_store(&gort__sched.timersleeping, 0);

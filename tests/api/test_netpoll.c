@@ -17,6 +17,8 @@
  *             foreign threads.
  *  subms      with a descriptor in the poller, a 100 us sleep is not rounded
  *             up to epoll_wait's whole milliseconds.
+ *  spin       the timer spin (timer_spin_ns) spins only at the end of a
+ *             wait that an unrelated event cut short.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -577,4 +579,48 @@ static int subms_sleep_main(void *arg)
 TEST(submillisecond_sleep_with_netpoller_procs1)
 {
     ASSERT_EQ(run_main(subms_sleep_main, NULL, 1), 0);
+}
+
+static void *write_later(void *arg)
+{
+    usleep(50 * 1000);
+    ASSERT_EQ(write((int)(intptr_t)arg, "x", 1), 1);
+    return NULL;
+}
+
+/* With gort_config_t.timer_spin_ns the sleeper spins only through the last
+ * stretch before a timer. An event nobody waits for (a pipe written to by
+ * a foreign thread while no goroutine reads it) ends its epoll wait early;
+ * it must go back to sleep, not spin until the timer (which burnt a CPU for
+ * the rest of a 300 ms sleep). */
+static int spin_early_main(void *arg)
+{
+    (void)arg;
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    gort_fd_t *f = open_fd(p[0]); /* registered, never read */
+    struct timespec c0, c1;
+    ASSERT_EQ(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0), 0);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, write_later, (void *)(intptr_t)p[1]), 0);
+    ASSERT_EQ(gort_sleep_ns(300 * MS), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1), 0);
+    int64_t cpu = (c1.tv_sec - c0.tv_sec) * 1000000000ll + (c1.tv_nsec - c0.tv_nsec);
+    test_log("CPU time during a 300 ms sleep with a 50 us timer spin: %lld us",
+             (long long)cpu / 1000);
+    ASSERT_LT(cpu, 100 * MS);
+    ASSERT_EQ(gort_fd_close(f), 0);
+    close(p[1]);
+    return 0;
+}
+
+TEST(timer_spin_only_at_the_end_with_netpoller)
+{
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = 1;
+    cfg.timer_spin_ns = 50 * 1000;
+    ASSERT_EQ(gort_main(spin_early_main, NULL, &cfg), 0);
 }
