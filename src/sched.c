@@ -310,9 +310,11 @@ bool gort__newm2(gort__p_t *pp, bool spinning, bool wait)
 {
     gort__m_t *mp = allocm();
     if (!mp) {
-        gort__lock(&gort__sched.lock);
-        gort__pidleput(pp);
-        gort__unlock(&gort__sched.lock);
+        if (pp) {
+            gort__lock(&gort__sched.lock);
+            gort__pidleput(pp);
+            gort__unlock(&gort__sched.lock);
+        }
         if (spinning)
             atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
         return false;

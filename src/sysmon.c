@@ -229,15 +229,17 @@ static void on_preempt(int sig, siginfo_t *si, void *uctx)
     if (sp <= gp->stack.lo || sp >= gp->stack.hi)
         return;
     int saved = errno;
-    /* The region holds no lock (its contract), so this may take sched.lock
-     * and make a thread, as the switch below takes locks anyway. */
-    if (gp->lockedm && !gp->dedicated && !locked_can_yield()) {
-        errno = saved;
-        return;
-    }
     atomic_store_explicit(&gp->preempt, false, RELAXED);
     atomic_store_explicit(&gp->preemptible, false,
                           memory_order_relaxed); /* the runtime code below is not preemptible */
+    /* The region holds no lock (its contract), so this may take sched.lock
+     * and make a thread, as the switch below takes locks anyway; a nested
+     * SIGURG (SA_NODEFER) returns above, since preemptible is off. */
+    if (gp->lockedm && !gp->dedicated && !locked_can_yield()) {
+        atomic_store_explicit(&gp->preemptible, true, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
     gort__stat_add(&mp->stats.preempts_async, 1);
     gort__mcall(MCALL_PREEMPT);
     atomic_store_explicit(&gp->preemptible, true,
