@@ -176,7 +176,8 @@ static gort__g_t *netpollunblock(_Atomic uintptr_t *slot, bool ioready)
 /* epoll_pwait2 (Linux 5.11) takes the timeout in ns; epoll_wait's whole
  * milliseconds would make every timer the sleeper waits for due up to 1 ms
  * late (Go's netpoll rounds the same way). Falls back to epoll_wait where
- * the kernel (or qemu-user) lacks it; the first ENOSYS decides for good. */
+ * the kernel (or qemu-user, valgrind, a seccomp filter) lacks it; the first
+ * such failure decides for good. */
 static _Atomic bool no_pwait2;
 
 static int epoll_wait_ns(struct epoll_event *evs, int max, int64_t delay)
@@ -187,8 +188,10 @@ static int epoll_wait_ns(struct epoll_event *evs, int max, int64_t delay)
             delay = (int64_t)1 << 40;
         struct timespec ts = {.tv_sec = delay / 1000000000, .tv_nsec = delay % 1000000000};
         long n = syscall(SYS_epoll_pwait2, epfd, evs, max, &ts, NULL, 0);
-        if (n >= 0 || errno != ENOSYS)
+        if (n >= 0 || errno == EINTR)
             return (int)n;
+        /* ENOSYS, or EPERM from a seccomp filter that does not know it
+         * (older container runtimes): epoll_wait from now on. */
         atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
     }
 #endif
