@@ -201,7 +201,10 @@ void gort__sysmon_stop(void)
  * the G hands the P back, startlockedm), so that a locked CPU hog does not
  * starve its P's other goroutines and timers. That needs another M to take
  * the P: an idle one, or one made now. Where the OS refuses a thread the G
- * keeps the P and runs on (Go would die). */
+ * keeps the P and runs on (Go would die). Only a snapshot: if that idle M
+ * is taken before stoplockedm hands the P over and no thread can be made
+ * then either, the G waits in the global queue until an M looks there (a
+ * narrow race, on a machine already out of threads). */
 static bool locked_can_yield(void)
 {
     gort__lock(&gort__sched.lock);
