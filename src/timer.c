@@ -98,7 +98,10 @@ static void heap_remove(gort__p_t *pp, gort__timer_t *t)
         siftup(pp, i);
     }
     t->idx = -1;
-    atomic_store_explicit(&t->pp, NULL, RELAXED);
+    /* release: pairs with the acquire load in deltimer, so a deleter that
+     * finds the timer out of every heap also sees a firing's running
+     * increment, made before (checktimers). */
+    atomic_store_explicit(&t->pp, NULL, RELEASE);
 }
 
 static bool heap_push(gort__p_t *pp, gort__timer_t *t)
@@ -211,6 +214,11 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
             siftdown(pp, 0);
             continue;
         }
+        /* Counted as running before it leaves the heap: a deltimer that
+         * then finds it in no heap (heap_remove's release store) waits for
+         * this firing instead of returning while it still reads t (a timer
+         * on a goroutine's stack, reused by its next select: TSan race). */
+        atomic_fetch_add_explicit(&t->running, 1, RELAXED);
         if (t->period > 0) {
             /* Re-arm first (Go's runOneTimer): the next firing is the first
              * multiple of period after now. */
@@ -220,7 +228,6 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
         } else {
             heap_remove(pp, t);
         }
-        atomic_fetch_add_explicit(&t->running, 1, RELAXED);
         update_timer0(pp);
         gort__unlock(&pp->timerslock);
         t->f(t, due); /* the time the firing was due: monotonic per timer */
