@@ -19,6 +19,16 @@
  * goroutine is readied, and by the park's unlockf for the goroutine that
  * blocks, so a waiter is on its queue before anyone can see it parked.
  *
+ * Dedicated goroutines (DedicateOSThread): a plain blocking send or receive
+ * of a dedicated goroutine queues its sudog and then spins on it, on its
+ * own thread, before it parks (spin_for_handoff; the dedicated spin policy
+ * and budget, gort__ded_spin_adapt). Its waker writes the element as usual
+ * and, still under the lock, flags the sudog done (sudog_release) instead
+ * of readying the G: the hand-off then needs no park, no switch to g0, no
+ * status change and no wake-up, only the channel's and the sudog's cache
+ * lines. Selects never spin (their sudogs are SG_NOSPIN), but may be the
+ * waker of a spinner.
+ *
  * Closing wakes every waiter: receivers get ok == false and a zeroed
  * value, senders -EPIPE. Go panics on send to a closed channel and on a
  * double close; we return -EPIPE.
@@ -125,12 +135,28 @@ void gort__chan_bufrecv(gort_chan_t *c, void *ep)
     atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) - 1, RELAXED);
 }
 
+/* sg's waiter is served (element and success written): returns its G to
+ * ready once c->lock is dropped, or NULL if the waiter spins for the
+ * hand-off and has just been told (sg may be gone then). c->lock held. */
+static GORT__ALWAYS_INLINE gort__g_t *sudog_release(sudog_t *sg)
+{
+    gort__g_t *g = sg->g;
+    uint32_t s = SG_SPIN;
+    /* release: publishes the element and success to the spinner's acquire
+     * load. */
+    if (atomic_load_explicit(&sg->spin, RELAXED) == SG_SPIN &&
+        atomic_compare_exchange_strong_explicit(&sg->spin, &s, SG_DONE, memory_order_release,
+                                                RELAXED))
+        return NULL;
+    return g;
+}
+
 gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep)
 {
     copyelem(c, sg->elem, ep);
     sg->success = true;
     sg->g->param = sg;
-    return sg->g;
+    return sudog_release(sg);
 }
 
 /* Inlined into chanrecv by force: the compiler's size heuristics would
@@ -151,7 +177,7 @@ static GORT__ALWAYS_INLINE gort__g_t *recv_from(gort_chan_t *c, sudog_t *sg, voi
     }
     sg->success = true;
     sg->g->param = sg;
-    return sg->g;
+    return sudog_release(sg);
 }
 
 gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
@@ -164,6 +190,50 @@ static bool unlock_chan(gort__g_t *gp, void *lock)
     (void)gp;
     gort__unlock(lock);
     return true;
+}
+
+/* Whether gp, about to wait in a plain blocking send or receive, waits for
+ * its hand-off spinning on its own thread (SG_SPIN) rather than parking at
+ * once: a dedicated goroutine, under the dedicated spin policy. */
+static GORT__ALWAYS_INLINE uint32_t handoff_spin(gort__g_t *gp)
+{
+    return gp->dedicated && gp->m->spin_ns > 0 && gort__spin_allowed(1) ? SG_SPIN : SG_NOSPIN;
+}
+
+/* A dedicated goroutine waits for its hand-off on its own thread: it spins
+ * on its sudog (queued with SG_SPIN) for up to its M's adaptive budget
+ * before it parks. Returns true if it was served meanwhile. Called with
+ * c->lock held; released here, and held again when it returns false (the
+ * caller then parks with unlock_chan). */
+static GORT__NOINLINE bool spin_for_handoff(gort__g_t *gp, gort_chan_t *c, sudog_t *sg)
+{
+    gort__m_t *mp = gp->m;
+    gort__unlock(&c->lock);
+    {
+        int64_t end = gort__nanotime() + mp->spin_ns;
+        for (int n = 0;; n++) {
+            gort__procyield(10);
+            /* acquire: pairs with the release CAS in sudog_release. */
+            if (atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_DONE) {
+                gort__ded_spin_adapt(mp, true);
+                return true;
+            }
+            if (GORT__UNLIKELY(gort__gcwaiting()))
+                break;
+            if ((n & 15) == 15 && gort__nanotime() >= end) {
+                gort__ded_spin_adapt(mp, false);
+                break;
+            }
+        }
+    }
+    gort__lock(&c->lock);
+    uint32_t s = SG_SPIN;
+    if (!atomic_compare_exchange_strong_explicit(&sg->spin, &s, SG_PARK, memory_order_acquire,
+                                                 memory_order_acquire)) {
+        gort__unlock(&c->lock); /* served after all */
+        return true;
+    }
+    return false;
 }
 
 /* ---- send ---- */
@@ -189,7 +259,8 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
     if (sg) {
         gort__g_t *rg = gort__chan_send_to(c, sg, ep);
         gort__unlock(&c->lock);
-        gort__ready_by(gp, rg);
+        if (rg)
+            gort__ready_by(gp, rg);
         return 0;
     }
     if (atomic_load_explicit(&c->qcount, RELAXED) < c->dataqsiz) {
@@ -201,10 +272,11 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c};
+    sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)};
     gp->param = NULL;
     gort__waitq_enqueue(&c->sendq, &mysg);
-    gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanSend);
+    if (!(mysg.spin == SG_SPIN && spin_for_handoff(gp, c, &mysg)))
+        gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanSend);
     /* Woken by a receiver (success) or by close. */
     return mysg.success ? 0 : -EPIPE;
 }
@@ -229,7 +301,8 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
     if (sg) {
         gort__g_t *sgp = recv_from(c, sg, ep);
         gort__unlock(&c->lock);
-        gort__ready_by(gp, sgp);
+        if (sgp)
+            gort__ready_by(gp, sgp);
         ok = true;
         goto out;
     }
@@ -243,10 +316,11 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    sudog_t mysg = {.g = gp, .elem = ep, .c = c};
+    sudog_t mysg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)};
     gp->param = NULL;
     gort__waitq_enqueue(&c->recvq, &mysg);
-    gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
+    if (!(mysg.spin == SG_SPIN && spin_for_handoff(gp, c, &mysg)))
+        gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
     ok = mysg.success; /* false: closed (close zeroed *ep) */
 out:
     if (okp)
@@ -362,27 +436,24 @@ GORT_API int gort_chan_close(gort_chan_t *c)
     atomic_store_explicit(&c->closed, true, RELAXED);
     gort__g_t *head = NULL, *tail = NULL;
     sudog_t *sg;
-    while ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
-        copyelem(c, sg->elem, NULL);
-        sg->success = false;
-        sg->g->param = sg;
-        sg->g->schedlink = NULL;
-        if (tail)
-            tail->schedlink = sg->g;
-        else
-            head = sg->g;
-        tail = sg->g;
-    }
-    while ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
-        sg->elem = NULL;
-        sg->success = false;
-        sg->g->param = sg;
-        sg->g->schedlink = NULL;
-        if (tail)
-            tail->schedlink = sg->g;
-        else
-            head = sg->g;
-        tail = sg->g;
+    for (int q = 0; q < 2; q++) {
+        while ((sg = gort__waitq_dequeue(q == 0 ? &c->recvq : &c->sendq)) != NULL) {
+            if (q == 0)
+                copyelem(c, sg->elem, NULL);
+            else
+                sg->elem = NULL;
+            sg->success = false;
+            sg->g->param = sg;
+            gort__g_t *g = sudog_release(sg); /* NULL: a spinner, told */
+            if (!g)
+                continue;
+            g->schedlink = NULL;
+            if (tail)
+                tail->schedlink = g;
+            else
+                head = g;
+            tail = g;
+        }
     }
     gort__unlock(&c->lock);
     while (head) {

@@ -19,7 +19,17 @@ typedef struct sudog {
     gort_chan_t *c;
     bool isselect; /* a select case: wakers must win g->selectdone first */
     bool success;  /* set by the waker: a value was transferred (false: closed) */
+    /* SG_*. A dedicated goroutine's plain send or receive may wait for its
+     * hand-off spinning on its own thread instead of parking (chan.c
+     * spin_for_handoff): SG_SPIN while it spins; the waker, under the
+     * channel lock, CASes it to SG_DONE (release: element and success are
+     * written) and then neither readies the G nor touches sg again; a
+     * spinner that gives up CASes it to SG_PARK under the lock and parks,
+     * and is readied as usual. SG_NOSPIN: every other waiter. */
+    _Atomic uint32_t spin;
 } sudog_t;
+
+enum { SG_NOSPIN = 0, SG_SPIN = 1, SG_DONE = 2, SG_PARK = 3 };
 
 typedef struct waitq {
     sudog_t *first;

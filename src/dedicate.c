@@ -202,6 +202,26 @@ static bool g_runnable(gort__g_t *gp)
     return atomic_load(&gp->atomicstatus) == Grunnable;
 }
 
+/* The adaptive spin budget of a dedicated M: doubled (up to the bound)
+ * after a spin that caught its wake-up, halved (down to SPIN_MIN_NS) after
+ * one that did not. Written only when it changes: wakers read the line
+ * (dstate). The M itself. */
+void gort__ded_spin_adapt(gort__m_t *mp, bool caught)
+{
+    if (caught) {
+        gort__stat_add(&mp->stats.ded_spin_catches, 1);
+        if (mp->spin_ns < gort__rt.ded_spin_max_ns) {
+            mp->spin_ns *= 2;
+            if (mp->spin_ns > gort__rt.ded_spin_max_ns)
+                mp->spin_ns = gort__rt.ded_spin_max_ns;
+        }
+        return;
+    }
+    int64_t floor = SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
+    if (mp->spin_ns > floor)
+        mp->spin_ns = mp->spin_ns / 2 < floor ? floor : mp->spin_ns / 2;
+}
+
 /* findrunnable for a dedicated P: only its own G, its own timers; no
  * global queue, no stealing, no netpoll. Returns NULL at shutdown. */
 gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
@@ -232,14 +252,7 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
             for (;;) {
                 gort__procyield(10);
                 if (g_runnable(gp)) {
-                    gort__stat_add(&mp->stats.ded_spin_catches, 1);
-                    /* Written only when it changes: the line is read by
-                     * every waker (dstate). */
-                    if (mp->spin_ns < gort__rt.ded_spin_max_ns) {
-                        mp->spin_ns *= 2;
-                        if (mp->spin_ns > gort__rt.ded_spin_max_ns)
-                            mp->spin_ns = gort__rt.ded_spin_max_ns;
-                    }
+                    gort__ded_spin_adapt(mp, true);
                     return gp;
                 }
                 if (GORT__UNLIKELY(gort__gcwaiting())) {
@@ -251,10 +264,7 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
             }
             if (stop)
                 continue;
-            int64_t floor =
-                SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
-            if (mp->spin_ns > floor)
-                mp->spin_ns = mp->spin_ns / 2 < floor ? floor : mp->spin_ns / 2;
+            gort__ded_spin_adapt(mp, false);
         }
         gort__dedrun_end(mp); /* about to sleep: stopped for any stop */
         uint32_t running = DSTATE_RUNNING;

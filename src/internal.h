@@ -99,6 +99,7 @@ int64_t gort__timer_spin_default(int64_t cfg);
  * the runtime than CPUs (dedicate.c). `self` is 1 if the caller counts
  * itself among the busy (it holds a P or is a running dedicated M). */
 bool gort__spin_allowed(int self);
+void gort__ded_spin_adapt(gort__m_t *mp, bool caught);
 
 /* ---- stack.c ---- */
 int gort__stack_sysinit(void); /* detects guard support; idempotent */

@@ -28,6 +28,10 @@
  *  lock     dedicate implies LockOSThread and combines with it.
  *  timers   timers of a dedicated P keep working across undedicate / exit.
  *  stress   64 dedicated goroutines woken round-robin by one normal one.
+ *  handoff  a dedicated goroutine's plain send or receive spins for its
+ *           hand-off on its own thread: values in order between two
+ *           dedicated goroutines; a spinner released by close, by a
+ *           select's send and by a drain; one that gives up is readied.
  *
  * The "probe" used below: at GOMAXPROCS=1, a normal goroutine that starts
  * another and then blocks is followed on its own thread by the new one (it
@@ -1839,4 +1843,200 @@ static int stress_main(void *arg)
 TEST_TIMEOUT(stress_64_dedicated_woken_round_robin, 240)
 {
     ASSERT_EQ(run_main(stress_main, NULL, 2), 0);
+}
+
+/* ======================================================================== */
+/* handoff: a dedicated goroutine's plain send or receive spins for its      */
+/* hand-off on its own thread (chan.c spin_for_handoff)                       */
+/* ======================================================================== */
+
+static gort_chan_t *ho_a, *ho_b;
+static gort_waitgroup_t ho_wg;
+static _Atomic long ho_moved; /* a dedicated goroutine resumed on another thread */
+
+/* Dedicated echo: receives n values on ho_a, sends each back on ho_b. */
+static void ho_echo(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long tid = test_gettid();
+    for (long i = 0; i < n; i++) {
+        long v;
+        bool ok;
+        ASSERT_EQ(gort_chan_recv(ho_a, &v, &ok), 0);
+        ASSERT_TRUE(ok);
+        ASSERT_EQ(v, i);
+        ASSERT_EQ(gort_chan_send(ho_b, &v), 0);
+        if (test_gettid() != tid)
+            atomic_store(&ho_moved, 1);
+    }
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+/* Both ends dedicated: every value arrives once, in order, and the spins
+ * catch hand-offs (the counters: spin catches, and no more futex sleeps of
+ * dedicated threads than hops). */
+static void ho_client(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    for (long i = 0; i < n; i++) {
+        long v = -1;
+        ASSERT_EQ(gort_chan_send(ho_a, &i), 0);
+        ASSERT_EQ(gort_chan_recv(ho_b, &v, NULL), 0);
+        ASSERT_EQ(v, i);
+    }
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static int handoff_pingpong_main(void *arg)
+{
+    (void)arg;
+    long n = test_scale(20000);
+    ASSERT_EQ(gort_chan_make(&ho_a, sizeof(long), 0), 0);
+    ASSERT_EQ(gort_chan_make(&ho_b, sizeof(long), 0), 0);
+    gort_stats_t s0 = stats_now();
+    ASSERT_EQ(gort_waitgroup_add(&ho_wg, 2), 0);
+    ASSERT_EQ(gort_go(ho_echo, (void *)(intptr_t)n), 0);
+    ASSERT_EQ(gort_go(ho_client, (void *)(intptr_t)n), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
+    gort_stats_t s1 = stats_now();
+    test_log("%ld round trips: spin catches %llu, dedicated futex sleeps %llu, direct wakes %llu",
+             n, ULL(s1.dedicated_spin_catches - s0.dedicated_spin_catches),
+             ULL(s1.dedicated_futex_sleeps - s0.dedicated_futex_sleeps),
+             ULL(s1.dedicated_direct_wakes - s0.dedicated_direct_wakes));
+    ASSERT_EQ(atomic_load(&ho_moved), 0);
+    ASSERT_GT(s1.dedicated_spin_catches - s0.dedicated_spin_catches, 0);
+    ASSERT_EQ(gort_chan_free(ho_a), 0);
+    ASSERT_EQ(gort_chan_free(ho_b), 0);
+    return 0;
+}
+
+TEST(handoff_both_dedicated_pingpong_in_order)
+{
+    ASSERT_EQ(run_main_spin(handoff_pingpong_main, NULL, 1, 200 * US), 0);
+    ASSERT_EQ(run_main_spin(handoff_pingpong_main, NULL, 2, 200 * US), 0);
+}
+
+/* A spinner is released by close (receive: ok == false; send: -EPIPE), by
+ * a select's send, and by a plain receive that drains a full buffer; with
+ * a long spin budget each returns long before the budget is spent, so the
+ * release reached it while it spun. */
+static gort_chan_t *ho_c;
+static _Atomic int ho_step;
+static _Atomic int64_t ho_ret_ns;
+
+static void ho_spin_recv(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long v = 7;
+    bool ok = true;
+    atomic_store(&ho_step, 1);
+    ASSERT_EQ(gort_chan_recv(ho_c, &v, &ok), 0); /* closed: ok false, v zeroed */
+    atomic_store(&ho_ret_ns, test_now_ns());
+    ASSERT_FALSE(ok);
+    ASSERT_EQ(v, 0);
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static void ho_spin_send_closed(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long v = 1;
+    atomic_store(&ho_step, 1);
+    ASSERT_EQ(gort_chan_send(ho_c, &v), -EPIPE);
+    atomic_store(&ho_ret_ns, test_now_ns());
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static void ho_spin_recv_value(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long v = 0;
+    bool ok = false;
+    atomic_store(&ho_step, 1);
+    ASSERT_EQ(gort_chan_recv(ho_c, &v, &ok), 0);
+    atomic_store(&ho_ret_ns, test_now_ns());
+    ASSERT_TRUE(ok);
+    ASSERT_EQ(v, 4242);
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+/* Fills a 2-slot buffer, then blocks (spinning) on the third send. */
+static void ho_spin_send_full(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    for (long i = 0; i < 3; i++) {
+        if (i == 2)
+            atomic_store(&ho_step, 1);
+        ASSERT_EQ(gort_chan_send(ho_c, &i), 0);
+    }
+    atomic_store(&ho_ret_ns, test_now_ns());
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+enum { HO_CLOSE_RECV, HO_CLOSE_SEND, HO_SELECT_SEND, HO_DRAIN };
+
+static int handoff_release_main(void *arg)
+{
+    int kind = (int)(intptr_t)arg;
+    ASSERT_EQ(gort_chan_make(&ho_c, sizeof(long), kind == HO_DRAIN ? 2 : 0), 0);
+    atomic_store(&ho_step, 0);
+    ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
+    gort_fn fns[] = {ho_spin_recv, ho_spin_send_closed, ho_spin_recv_value, ho_spin_send_full};
+    ASSERT_EQ(gort_go(fns[kind], NULL), 0);
+    while (atomic_load(&ho_step) != 1)
+        ASSERT_EQ(gort_sleep_ns(1 * MS), 0);
+    ASSERT_EQ(gort_sleep_ns(20 * MS), 0); /* it is queued and spinning now */
+    ASSERT_EQ(atomic_load(&ho_step), 1);
+    int64_t t0 = test_now_ns();
+    if (kind == HO_CLOSE_RECV || kind == HO_CLOSE_SEND) {
+        ASSERT_EQ(gort_chan_close(ho_c), 0);
+    } else if (kind == HO_SELECT_SEND) {
+        long v = 4242;
+        gort_select_case_t cs = {.chan = ho_c, .dir = GORT_SELECT_SEND, .elem = &v};
+        ASSERT_EQ(gort_select(&cs, 1, 0), 0);
+    } else {
+        for (long i = 0; i < 3; i++) {
+            long v = -1;
+            ASSERT_EQ(gort_chan_recv(ho_c, &v, NULL), 0);
+            ASSERT_EQ(v, i); /* FIFO, the spinner's value last */
+        }
+    }
+    ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
+    int64_t took = atomic_load(&ho_ret_ns) - t0;
+    test_log("case %d: the spinner returned %lld us after its release", kind,
+             (long long)took / 1000);
+    ASSERT_LT(took, 500 * MS); /* its spin budget is 2 s */
+    ASSERT_EQ(atomic_load(&ho_step), 2);
+    ASSERT_EQ(gort_chan_free(ho_c), 0);
+    return 0;
+}
+
+TEST(handoff_spinner_released_by_close_select_and_drain)
+{
+    for (int kind = HO_CLOSE_RECV; kind <= HO_DRAIN; kind++)
+        ASSERT_EQ(run_main_spin(handoff_release_main, (void *)(intptr_t)kind, 2, 2000 * MS), 0);
+}
+
+/* With a 1 us budget the spinner gives up and parks (SG_PARK); its waker
+ * then readies it as any parked goroutine: the value still arrives. */
+TEST(handoff_spinner_that_gives_up_is_readied)
+{
+    for (int kind = HO_CLOSE_RECV; kind <= HO_DRAIN; kind++)
+        ASSERT_EQ(run_main_spin(handoff_release_main, (void *)(intptr_t)kind, 2, 1 * US), 0);
 }
