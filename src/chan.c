@@ -26,8 +26,12 @@
  * and, still under the lock, flags the sudog done (sudog_release) instead
  * of readying the G: the hand-off then needs no park, no switch to g0, no
  * status change and no wake-up, only the channel's and the sudog's cache
- * lines. Selects never spin (their sudogs are SG_NOSPIN), but may be the
- * waker of a spinner.
+ * lines. A spinner that gives up parks with giveup_handoff as its unlockf,
+ * which flags the sudog SG_PARK on g0 once the G is Gwaiting, without the
+ * channel lock (a served spinner must not touch the channel again: its
+ * receiver may free it at once); if a waker flagged it done first, the G
+ * runs on at once. Selects never spin (their sudogs are SG_NOSPIN), but
+ * may be the waker of a spinner.
  *
  * Closing wakes every waiter: receivers get ok == false and a zeroed
  * value, senders -EPIPE. Go panics on send to a closed channel and on a
@@ -142,11 +146,17 @@ static GORT__ALWAYS_INLINE gort__g_t *sudog_release(sudog_t *sg)
 {
     gort__g_t *g = sg->g;
     uint32_t s = SG_SPIN;
+    /* A foreign thread serving a spinner readies nobody: record it as
+     * ready_foreign would, or checkdead may call the program dead. */
+    if (atomic_load_explicit(&sg->spin, RELAXED) == SG_SPIN && GORT__UNLIKELY(!gort__getm()))
+        atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
     /* release: publishes the element and success to the spinner's acquire
      * load. */
-    if (atomic_load_explicit(&sg->spin, RELAXED) == SG_SPIN &&
+    /* acquire: SG_PARK is set by the parked G's unlockf after its
+     * Gwaiting store, without c->lock (giveup_handoff). */
+    if (atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_SPIN &&
         atomic_compare_exchange_strong_explicit(&sg->spin, &s, SG_DONE, memory_order_release,
-                                                RELAXED))
+                                                memory_order_acquire))
         return NULL;
     return g;
 }
@@ -200,40 +210,40 @@ static GORT__ALWAYS_INLINE uint32_t handoff_spin(gort__g_t *gp)
     return gp->dedicated && gp->m->spin_ns > 0 && gort__spin_allowed(1) ? SG_SPIN : SG_NOSPIN;
 }
 
-/* A dedicated goroutine waits for its hand-off on its own thread: it spins
- * on its sudog (queued with SG_SPIN) for up to its M's adaptive budget
- * before it parks. Returns true if it was served meanwhile. Called with
- * c->lock held; released here, and held again when it returns false (the
- * caller then parks with unlock_chan). */
-static GORT__NOINLINE bool spin_for_handoff(gort__g_t *gp, gort_chan_t *c, sudog_t *sg)
+/* unlockf of a spinner that gives up, on g0 after its Gwaiting store: it
+ * is parked unless a waker flagged it done meanwhile (then it runs again
+ * at once). Needs no c->lock: c may be freed once sg is served. */
+static bool giveup_handoff(gort__g_t *gp, void *arg)
+{
+    (void)gp;
+    sudog_t *sg = arg;
+    uint32_t s = SG_SPIN;
+    return atomic_compare_exchange_strong_explicit(&sg->spin, &s, SG_PARK, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+/* A dedicated goroutine waits for its hand-off on its own thread. Called
+ * with c->lock held; released here; c is not touched again. */
+static GORT__NOINLINE void spin_for_handoff(gort__g_t *gp, gort_chan_t *c, sudog_t *sg,
+                                            enum gort__waitreason reason)
 {
     gort__m_t *mp = gp->m;
     gort__unlock(&c->lock);
-    {
-        int64_t end = gort__nanotime() + mp->spin_ns;
-        for (int n = 0;; n++) {
-            gort__procyield(10);
-            /* acquire: pairs with the release CAS in sudog_release. */
-            if (atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_DONE) {
-                gort__ded_spin_adapt(mp, true);
-                return true;
-            }
-            if (GORT__UNLIKELY(gort__gcwaiting()))
-                break;
-            if ((n & 15) == 15 && gort__nanotime() >= end) {
-                gort__ded_spin_adapt(mp, false);
-                break;
-            }
+    int64_t end = gort__nanotime() + mp->spin_ns;
+    for (int n = 0;; n++) {
+        gort__procyield(10);
+        if (atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_DONE) {
+            gort__ded_spin_adapt(mp, true);
+            return;
+        }
+        if (GORT__UNLIKELY(gort__gcwaiting() || gort__shutting_down()))
+            break;
+        if ((n & 15) == 15 && gort__nanotime() >= end) {
+            gort__ded_spin_adapt(mp, false);
+            break;
         }
     }
-    gort__lock(&c->lock);
-    uint32_t s = SG_SPIN;
-    if (!atomic_compare_exchange_strong_explicit(&sg->spin, &s, SG_PARK, memory_order_acquire,
-                                                 memory_order_acquire)) {
-        gort__unlock(&c->lock); /* served after all */
-        return true;
-    }
-    return false;
+    gort__park_g(gp, giveup_handoff, sg, reason);
 }
 
 /* ---- send ---- */
@@ -275,7 +285,9 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
     sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)};
     gp->param = NULL;
     gort__waitq_enqueue(&c->sendq, &mysg);
-    if (!(mysg.spin == SG_SPIN && spin_for_handoff(gp, c, &mysg)))
+    if (mysg.spin == SG_SPIN)
+        spin_for_handoff(gp, c, &mysg, waitReasonChanSend);
+    else
         gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanSend);
     /* Woken by a receiver (success) or by close. */
     return mysg.success ? 0 : -EPIPE;
@@ -319,7 +331,9 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
     sudog_t mysg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)};
     gp->param = NULL;
     gort__waitq_enqueue(&c->recvq, &mysg);
-    if (!(mysg.spin == SG_SPIN && spin_for_handoff(gp, c, &mysg)))
+    if (mysg.spin == SG_SPIN)
+        spin_for_handoff(gp, c, &mysg, waitReasonChanReceive);
+    else
         gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
     ok = mysg.success; /* false: closed (close zeroed *ep) */
 out:

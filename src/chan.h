@@ -24,8 +24,9 @@ typedef struct sudog {
      * spin_for_handoff): SG_SPIN while it spins; the waker, under the
      * channel lock, CASes it to SG_DONE (release: element and success are
      * written) and then neither readies the G nor touches sg again; a
-     * spinner that gives up CASes it to SG_PARK under the lock and parks,
-     * and is readied as usual. SG_NOSPIN: every other waiter. */
+     * spinner that gives up parks and CASes it to SG_PARK from its unlockf
+     * (after its Gwaiting store, acq_rel; no lock) and is then readied as
+     * usual. SG_NOSPIN: every other waiter. */
     _Atomic uint32_t spin;
 } sudog_t;
 

@@ -31,7 +31,9 @@
  *  handoff  a dedicated goroutine's plain send or receive spins for its
  *           hand-off on its own thread: values in order between two
  *           dedicated goroutines; a spinner released by close, by a
- *           select's send and by a drain; one that gives up is readied.
+ *           select's send and by a drain; one that gives up is readied
+ *           and leaves the channel alone (it may be freed); a foreign
+ *           waker keeps the deadlock check off.
  *
  * The "probe" used below: at GOMAXPROCS=1, a normal goroutine that starts
  * another and then blocks is followed on its own thread by the new one (it
@@ -2039,4 +2041,120 @@ TEST(handoff_spinner_that_gives_up_is_readied)
 {
     for (int kind = HO_CLOSE_RECV; kind <= HO_DRAIN; kind++)
         ASSERT_EQ(run_main_spin(handoff_release_main, (void *)(intptr_t)kind, 2, 1 * US), 0);
+}
+
+/* A spinner that gives up must not touch the channel again: a receiver
+ * that took its value may free the channel at once (ASan catches it). The
+ * dedicated sender's budget is 2 us; the receiver comes 1-4 us late. */
+static gort_chan_t *ho_ctl;
+
+static void ho_free_worker(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    for (;;) {
+        gort_chan_t *ch = NULL;
+        ASSERT_EQ(gort_chan_recv(ho_ctl, &ch, NULL), 0);
+        if (!ch)
+            break;
+        long v = 1;
+        ASSERT_EQ(gort_chan_send(ch, &v), 0);
+    }
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static int handoff_free_main(void *arg)
+{
+    (void)arg;
+    long n = test_scale(20000);
+    ASSERT_EQ(gort_chan_make(&ho_ctl, sizeof(void *), 0), 0);
+    ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
+    ASSERT_EQ(gort_go(ho_free_worker, NULL), 0);
+    unsigned seed = 1;
+    for (long i = 0; i < n; i++) {
+        gort_chan_t *ch;
+        ASSERT_EQ(gort_chan_make(&ch, sizeof(long), 0), 0);
+        ASSERT_EQ(gort_chan_send(ho_ctl, &ch), 0);
+        int64_t d = 1000 + rand_r(&seed) % 3000, t0 = test_now_ns();
+        while (test_now_ns() - t0 < d)
+            ;
+        long v = 0;
+        ASSERT_EQ(gort_chan_recv(ch, &v, NULL), 0);
+        ASSERT_EQ(v, 1);
+        ASSERT_EQ(gort_chan_free(ch), 0);
+    }
+    gort_chan_t *none = NULL;
+    ASSERT_EQ(gort_chan_send(ho_ctl, &none), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
+    ASSERT_EQ(gort_chan_free(ho_ctl), 0);
+    return 0;
+}
+
+TEST(handoff_spinner_that_gives_up_leaves_the_channel_alone)
+{
+    ASSERT_EQ(run_main_spin(handoff_free_main, NULL, 1, 2 * US), 0);
+}
+
+/* A foreign thread that serves a spinner readies nobody; it must still
+ * turn the deadlock check off as ready_foreign does, or the pause between
+ * its sends (500 ms, more than the check's 200 ms) is taken for a
+ * deadlock. Without that, this failed in most runs, not all: it needs the
+ * sends to meet the receiver while it spins. */
+static _Atomic int ho_go;
+
+static void *ho_foreign_producer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ho_go))
+        sched_yield();
+    for (long round = 0; round < 2; round++) {
+        for (long i = 0; i < 3; i++)
+            while (gort_chan_try_send(ho_c, &i) == -EAGAIN)
+                ; /* hit the receiver while it spins, not after it parked */
+        usleep(500 * 1000);
+    }
+    long end = -1;
+    while (gort_chan_try_send(ho_c, &end) == -EAGAIN)
+        ;
+    return NULL;
+}
+
+static void ho_foreign_consumer(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    atomic_store(&ho_go, 1);
+    long n = 0;
+    for (;;) {
+        long v;
+        ASSERT_EQ(gort_chan_recv(ho_c, &v, NULL), 0);
+        if (v < 0)
+            break;
+        ASSERT_EQ(v, n % 3);
+        n++;
+    }
+    ASSERT_EQ(n, 6);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static int handoff_foreign_main(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_chan_make(&ho_c, sizeof(long), 0), 0);
+    atomic_store(&ho_go, 0);
+    ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, ho_foreign_producer, NULL), 0);
+    ASSERT_EQ(gort_go(ho_foreign_consumer, NULL), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(gort_chan_free(ho_c), 0);
+    return 0;
+}
+
+TEST_TIMEOUT(handoff_served_by_a_foreign_thread_is_not_a_deadlock, 60)
+{
+    ASSERT_EQ(run_main_spin(handoff_foreign_main, NULL, 1, 1000 * US), 0);
 }
