@@ -183,6 +183,7 @@ void gort__ready_dedicated(gort__g_t *gp)
     uint32_t sleeping = DSTATE_SLEEPING;
     if (atomic_load(&lmp->dstate) == DSTATE_SLEEPING &&
         atomic_compare_exchange_strong(&lmp->dstate, &sleeping, DSTATE_RUNNING)) {
+        atomic_fetch_sub(&gort__sched.ndedsleeping, 1); /* woken: see ded_awake */
         atomic_fetch_add_explicit(&gort__sched.ded_direct_wakes, 1, RELAXED);
         atomic_fetch_add_explicit(&gort__sched.progress, 1, RELAXED);
         gort__futexwakeup(&lmp->dstate, 1);
@@ -220,6 +221,17 @@ void gort__ded_spin_adapt(gort__m_t *mp, bool caught)
     int64_t floor = SPIN_MIN_NS < gort__rt.ded_spin_max_ns ? SPIN_MIN_NS : gort__rt.ded_spin_max_ns;
     if (mp->spin_ns > floor)
         mp->spin_ns = mp->spin_ns / 2 < floor ? floor : mp->spin_ns / 2;
+}
+
+/* A dedicated M leaves its sleep (or gives it up): if dstate still says
+ * SLEEPING it moves it to RUNNING and leaves ndedsleeping; if a waker did
+ * that first, the waker left the count for it. seq_cst CAS: as the
+ * waker's. */
+static void ded_awake(gort__m_t *mp)
+{
+    uint32_t s = DSTATE_SLEEPING;
+    if (atomic_compare_exchange_strong(&mp->dstate, &s, DSTATE_RUNNING))
+        atomic_fetch_sub(&gort__sched.ndedsleeping, 1);
 }
 
 /* findrunnable for a dedicated P: only its own G, its own timers; no
@@ -267,28 +279,32 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
             gort__ded_spin_adapt(mp, false);
         }
         gort__dedrun_end(mp); /* about to sleep: stopped for any stop */
+        /* Counted asleep before dstate says so: whoever then moves dstate
+         * from SLEEPING to RUNNING (a waker, or this M in ded_awake) takes
+         * it out of the count, so checkdead never counts a woken M that has
+         * not run yet as asleep (on a loaded machine that can last longer
+         * than the deadlock check's grace: a false "deadlock"). */
+        atomic_fetch_add(&gort__sched.ndedsleeping, 1);
         uint32_t running = DSTATE_RUNNING;
         atomic_compare_exchange_strong(&mp->dstate, &running, DSTATE_SLEEPING);
         if (g_runnable(gp) || gort__shutting_down()) {
-            atomic_store(&mp->dstate, DSTATE_RUNNING);
+            ded_awake(mp);
             continue;
         }
         int64_t when = atomic_load_explicit(&pp->timer0when, RELAXED), ns = -1;
         if (when) {
             ns = when - gort__nanotime();
             if (ns <= 0) {
-                atomic_store(&mp->dstate, DSTATE_RUNNING);
+                ded_awake(mp);
                 continue;
             }
         }
         gort__stat_add(&mp->stats.ded_futex_sleeps, 1);
-        atomic_fetch_add(&gort__sched.ndedsleeping, 1);
         gort__lock(&gort__sched.lock);
         gort__checkdead();
         gort__unlock(&gort__sched.lock);
         gort__futexsleep(&mp->dstate, DSTATE_SLEEPING, ns);
-        atomic_fetch_sub(&gort__sched.ndedsleeping, 1);
-        atomic_store(&mp->dstate, DSTATE_RUNNING);
+        ded_awake(mp);
     }
 }
 
@@ -299,8 +315,10 @@ void gort__wake_dedicatedms(void)
      * non-dedicated M's dstate is never SLEEPING, so its CAS fails. */
     for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink) {
         uint32_t sleeping = DSTATE_SLEEPING;
-        if (atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING))
+        if (atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING)) {
+            atomic_fetch_sub(&gort__sched.ndedsleeping, 1); /* see ded_awake */
             gort__futexwakeup(&mp->dstate, 1);
+        }
     }
 }
 

@@ -433,7 +433,9 @@ typedef struct gort__sched {
     uint64_t deadsuspect_progress;
     _Atomic uint64_t progress;
     _Atomic bool foreign_wakers;
-    /* Dedicated Ms asleep on their dstate, for checkdead (atomic). */
+    /* Dedicated Ms asleep on their dstate, for checkdead (atomic): raised
+     * by the M before it sets dstate SLEEPING, lowered by whoever moves
+     * dstate back to RUNNING (the M, or its waker: dedicate.c ded_awake). */
     _Atomic int32_t ndedsleeping;
     /* Futex wakes of dedicated Ms by gort__ready (any thread; atomic). */
     _Atomic uint64_t ded_direct_wakes;
