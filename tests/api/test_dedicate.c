@@ -1876,9 +1876,8 @@ static void ho_echo(void *arg)
     ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
 }
 
-/* Both ends dedicated: every value arrives once, in order, and the spins
- * catch hand-offs (the counters: spin catches, and no more futex sleeps of
- * dedicated threads than hops). */
+/* Both ends dedicated: every value arrives once, in order, on the same
+ * threads, each hop caught by a spin or woken by one futex wake. */
 static void ho_client(void *arg)
 {
     long n = (long)(intptr_t)arg;
@@ -1910,7 +1909,12 @@ static int handoff_pingpong_main(void *arg)
              ULL(s1.dedicated_futex_sleeps - s0.dedicated_futex_sleeps),
              ULL(s1.dedicated_direct_wakes - s0.dedicated_direct_wakes));
     ASSERT_EQ(atomic_load(&ho_moved), 0);
-    ASSERT_GT(s1.dedicated_spin_catches - s0.dedicated_spin_catches, 0);
+    /* Each hop was caught by a spin or needed one direct futex wake (how
+     * many spins catch depends on the machine's load: under qemu with
+     * other tests running, none may). */
+    ASSERT_GE((s1.dedicated_spin_catches - s0.dedicated_spin_catches) +
+                  (s1.dedicated_direct_wakes - s0.dedicated_direct_wakes),
+              (uint64_t)n);
     ASSERT_EQ(gort_chan_free(ho_a), 0);
     ASSERT_EQ(gort_chan_free(ho_b), 0);
     return 0;
