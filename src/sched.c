@@ -610,7 +610,7 @@ void gort__mcall_g(gort__g_t *gp, int op)
     gort__m_t *mp = gp->m;
     mp->mcall_op = op;
     san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
-    gort__ctx_switch_to_g0(&gp->sched_sp, mp->g0.sched_sp);
+    gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
     san_switch_end(gp);
 }
 
@@ -749,7 +749,7 @@ static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
     if (GORT__UNLIKELY(GORT_LATENCY_STATS && gp->readyat))
         gort__lat_record(pp, gp);
     san_switch_begin(&mp->g0, gp, false);
-    gort__ctx_switch_from_g0(&mp->g0.sched_sp, gp->sched_sp);
+    gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
     san_switch_end(&mp->g0);
 }
 
@@ -1477,11 +1477,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     rt->start_ns = gort__nanotime();
     gort__trace_init();   /* GORT_DEBUG */
     gort__sysmon_start(); /* without sysmon, lazy syscalls are never retaken */
-    /* g0 keeps no FP control state of its own (switch.S): the caller gets
-     * its own back, not the last goroutine's. */
-    uint64_t fpctl = gort__fpctl_get();
     schedule(m0);
-    gort__fpctl_set(fpctl);
     gort__sysmon_stop();
     gort__trace_fini();
     /* Foreign threads still inside ready_foreign may be creating an M:

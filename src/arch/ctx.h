@@ -15,9 +15,7 @@
  * On aarch64 FPCR is only written back when it differs from the outgoing
  * context's. On x86-64 MXCSR and the x87 CW are always reloaded (with the
  * jmp that ends the switch, a compare-and-skip measured slower), and the
- * switch ends with pop + jmp instead of ret (see switch.S). The scheduler
- * uses the halves gort__ctx_switch_to_g0 / _from_g0, which skip g0's FP
- * control state (below).
+ * switch ends with pop + jmp instead of ret (see switch.S).
  *
  * A new context is made by gort__ctx_init, which lays out such a frame whose
  * return address is gort__ctx_trampoline; the trampoline calls
@@ -31,14 +29,6 @@
 #include <string.h>
 
 void gort__ctx_switch(void **save_sp, void *load_sp);
-/* The two halves of every goroutine switch (G -> g0 -> G'): to_g0 saves the
- * G's floating-point control state and does not load g0's, from_g0 loads
- * the G's and saves none for g0. g0 runs no floating-point code, so it
- * keeps whatever the last G had; one control-state load per switch instead
- * of two (each costs ~4 ns here). gort_main gives its caller its own state
- * back (gort__fpctl_get/set). */
-void gort__ctx_switch_to_g0(void **save_sp, void *load_sp);
-void gort__ctx_switch_from_g0(void **save_sp, void *load_sp);
 void gort__ctx_trampoline(void);
 
 #if defined(__x86_64__)
@@ -52,35 +42,6 @@ enum { GORT__CTX_OFF_X29 = 80, GORT__CTX_OFF_X30 = 88, GORT__CTX_OFF_FPCR = 160 
 #else
 #error "unsupported architecture"
 #endif
-
-/* The calling thread's floating-point control state (x86-64: MXCSR in the
- * low 32 bits, x87 CW above; aarch64: FPCR). */
-static inline uint64_t gort__fpctl_get(void)
-{
-#if defined(__x86_64__)
-    uint32_t csr;
-    uint16_t cw;
-    __asm__ __volatile__("stmxcsr %0" : "=m"(csr));
-    __asm__ __volatile__("fnstcw %0" : "=m"(cw));
-    return (uint64_t)cw << 32 | csr;
-#else
-    uint64_t v;
-    __asm__ __volatile__("mrs %0, fpcr" : "=r"(v));
-    return v;
-#endif
-}
-
-static inline void gort__fpctl_set(uint64_t v)
-{
-#if defined(__x86_64__)
-    uint32_t csr = (uint32_t)v;
-    uint16_t cw = (uint16_t)(v >> 32);
-    __asm__ __volatile__("ldmxcsr %0" : : "m"(csr));
-    __asm__ __volatile__("fldcw %0" : : "m"(cw));
-#else
-    __asm__ __volatile__("msr fpcr, %0" : : "r"(v));
-#endif
-}
 
 /* Lays out an initial frame at the top of [lo, hi) and returns the stack
  * pointer to pass to gort__ctx_switch. */

@@ -298,32 +298,3 @@ TEST(fp_control_is_per_goroutine)
     TEST_SKIP("no FP control test for this architecture");
 #endif
 }
-
-#if HAVE_FPCTL
-/* g0 keeps no FP control state of its own (switch.S): gort_main must give
- * its caller its own rounding mode back, not the last goroutine's. A
- * goroutine starts with the default state. */
-static int fp_leave_main(void *arg)
-{
-    (void)arg;
-    ASSERT_EQ(fegetround(), FE_TONEAREST);
-    ASSERT_EQ(fesetround(FE_TOWARDZERO), 0);
-    ASSERT_EQ(gort_yield(), 0);
-    ASSERT_EQ(fegetround(), FE_TOWARDZERO);
-    return 0; /* the main goroutine ends with FE_TOWARDZERO */
-}
-#endif
-
-TEST(gort_main_restores_the_callers_fp_control)
-{
-#if HAVE_FPCTL
-    ASSERT_EQ(fesetround(FE_UPWARD), 0);
-    int r = run_main(fp_leave_main, NULL, 1);
-    int mode = fegetround();
-    fesetround(FE_TONEAREST);
-    ASSERT_EQ(r, 0);
-    ASSERT_EQ(mode, FE_UPWARD);
-#else
-    TEST_SKIP("no FP control test for this architecture");
-#endif
-}

@@ -4,15 +4,12 @@
  * Saves x19-x30, d8-d15 and FPCR. CFI is relative to sp, so it also describes
  * the other context's frame after the swap (gdb can unwind parked goroutines).
  */
-/* One switch routine; savefp / loadfp: whether it saves the outgoing
- * context's FPCR, and loads the incoming one's. The frame is the same either
- * way (an unsaved slot is left as it was). */
-.macro SWITCH name, savefp, loadfp
-    .globl \name
-    .hidden \name
-    .type \name, %function
+    .text
+    .globl gort__ctx_switch
+    .hidden gort__ctx_switch
+    .type gort__ctx_switch, %function
     .p2align 4
-\name:
+gort__ctx_switch:
     .cfi_startproc
     sub sp, sp, #176
     .cfi_def_cfa_offset 176
@@ -39,19 +36,15 @@
     stp d12, d13, [sp, #128]
     stp d14, d15, [sp, #144]
     mrs x10, fpcr
-.if \savefp
     str x10, [sp, #160]
-.endif
     mov x9, sp
     str x9, [x0]
     mov sp, x1
-.if \loadfp
     ldr x9, [sp, #160]
     cmp x9, x10                 /* writing FPCR can be slow: only when it changes */
     b.eq 1f
     msr fpcr, x9
 1:
-.endif
     ldp d8, d9, [sp, #96]
     ldp d10, d11, [sp, #112]
     ldp d12, d13, [sp, #128]
@@ -66,17 +59,7 @@
     .cfi_def_cfa_offset 0
     ret
     .cfi_endproc
-    .size \name, .-\name
-
-.endm
-
-    .text
-    SWITCH gort__ctx_switch, 1, 1
-/* G -> g0 (mcall): saves the G's FPCR, does not load g0's (g0 runs no
- * floating-point code). */
-    SWITCH gort__ctx_switch_to_g0, 1, 0
-/* g0 -> G (execute): loads the G's FPCR (when it differs), saves none for g0. */
-    SWITCH gort__ctx_switch_from_g0, 0, 1
+    .size gort__ctx_switch, .-gort__ctx_switch
 
     .globl gort__ctx_trampoline
     .hidden gort__ctx_trampoline

@@ -12,15 +12,12 @@
 #define ENDBR
 #endif
 
-/* One switch routine; savefp / loadfp: whether it saves the outgoing
- * context's MXCSR and x87 CW, and loads the incoming one's. The frame is the
- * same either way (an unsaved slot is left as it was). */
-.macro SWITCH name, savefp, loadfp
-    .globl \name
-    .hidden \name
-    .type \name, @function
+    .text
+    .globl gort__ctx_switch
+    .hidden gort__ctx_switch
+    .type gort__ctx_switch, @function
     .p2align 4
-\name:
+gort__ctx_switch:
     .cfi_startproc
     ENDBR
     pushq %rbp
@@ -43,17 +40,13 @@
     .cfi_rel_offset %r15, 0
     subq $8, %rsp
     .cfi_adjust_cfa_offset 8
-.if \savefp
     movl $0, 4(%rsp)            /* the pad after the x87 CW must compare equal */
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
-.endif
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-.if \loadfp
     ldmxcsr (%rsp)
     fldcw 4(%rsp)
-.endif
     addq $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq %r15
@@ -83,16 +76,7 @@
     .cfi_register %rip, %rcx
     jmp *%rcx
     .cfi_endproc
-    .size \name, .-\name
-.endm
-
-    .text
-    SWITCH gort__ctx_switch, 1, 1
-/* G -> g0 (mcall): saves the G's FP control state, does not load g0's (g0
- * runs no floating-point code). */
-    SWITCH gort__ctx_switch_to_g0, 1, 0
-/* g0 -> G (execute): loads the G's FP control state, saves none for g0. */
-    SWITCH gort__ctx_switch_from_g0, 0, 1
+    .size gort__ctx_switch, .-gort__ctx_switch
 
 /* First code a new goroutine runs: entered by the "ret" of gort__ctx_switch
  * with a 16-byte aligned %rsp. The call chain ends here. */
