@@ -31,6 +31,18 @@ static inline int run_main_spin(gort_main_fn fn, void *arg, int gomaxprocs, int6
     return gort_main(fn, arg, &cfg);
 }
 
+/* run_main with the timer sleeper's spin (gort_config_t.timer_spin_ns). */
+static inline int run_main_timer_spin(gort_main_fn fn, void *arg, int gomaxprocs,
+                                      int64_t timer_spin_ns)
+{
+    gort_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.gomaxprocs = gomaxprocs;
+    cfg.timer_spin_ns = timer_spin_ns;
+    return gort_main(fn, arg, &cfg);
+}
+
 /* A snapshot of the runtime's counters; asserts that it could be had. */
 static inline gort_stats_t stats_now(void)
 {

@@ -617,10 +617,5 @@ static int spin_early_main(void *arg)
 
 TEST(timer_spin_only_at_the_end_with_netpoller)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = 1;
-    cfg.timer_spin_ns = 50 * 1000;
-    ASSERT_EQ(gort_main(spin_early_main, NULL, &cfg), 0);
+    ASSERT_EQ(run_main_timer_spin(spin_early_main, NULL, 1, 50 * 1000), 0);
 }

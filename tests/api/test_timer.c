@@ -136,35 +136,30 @@ static int spin_sleep_main(void *arg)
     return 0;
 }
 
-static int run_main_timer_spin(int gomaxprocs, int64_t timer_spin_ns, bool on)
+static int spin_sleep(int gomaxprocs, int64_t timer_spin_ns, bool on)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = gomaxprocs;
-    cfg.timer_spin_ns = timer_spin_ns;
-    return gort_main(spin_sleep_main, on ? (void *)1 : NULL, &cfg);
+    return run_main_timer_spin(spin_sleep_main, on ? (void *)1 : NULL, gomaxprocs, timer_spin_ns);
 }
 
 TEST(timer_spin_sleeps_never_early_procs1)
 {
-    ASSERT_EQ(run_main_timer_spin(1, 200 * US, true), 0);
+    ASSERT_EQ(spin_sleep(1, 200 * US, true), 0);
 }
 
 TEST(timer_spin_sleeps_never_early_procs2)
 {
-    ASSERT_EQ(run_main_timer_spin(2, 200 * US, true), 0);
+    ASSERT_EQ(spin_sleep(2, 200 * US, true), 0);
 }
 
 TEST(timer_spin_off_by_default_and_when_negative)
 {
     unsetenv("GORT_TIMER_SPIN_NS");
-    ASSERT_EQ(run_main_timer_spin(1, 0, false), 0);
-    ASSERT_EQ(run_main_timer_spin(1, -1, false), 0);
+    ASSERT_EQ(spin_sleep(1, 0, false), 0);
+    ASSERT_EQ(spin_sleep(1, -1, false), 0);
     /* The environment sets it when the config leaves it 0. */
     ASSERT_EQ(setenv("GORT_TIMER_SPIN_NS", "200000", 1), 0);
-    ASSERT_EQ(run_main_timer_spin(1, 0, true), 0);
-    ASSERT_EQ(run_main_timer_spin(1, -1, false), 0);
+    ASSERT_EQ(spin_sleep(1, 0, true), 0);
+    ASSERT_EQ(spin_sleep(1, -1, false), 0);
     unsetenv("GORT_TIMER_SPIN_NS");
 }
 
