@@ -291,7 +291,7 @@ typedef struct gort_stats {
     uint64_t goroutines_created;
     uint64_t goroutines_exited;
     uint64_t goroutines_live;      /* created - exited, including the main goroutine */
-    uint64_t switches;             /* goroutine executions started by schedule() */
+    uint64_t switches;             /* goroutines switched to (by schedule() or directly) */
     uint64_t steal_tries;          /* runqsteal attempts on another P */
     uint64_t steal_successes;      /* attempts that took at least one goroutine */
     uint64_t steal_gs;             /* goroutines taken by stealing */
@@ -356,6 +356,10 @@ typedef struct gort_stats {
     /* Timer spin (gort_config_t.timer_spin_ns). */
     uint64_t timer_spins;        /* the timer sleeper spun before a timer */
     uint64_t timer_spin_catches; /* ... and reached the timer's time spinning */
+    /* Of switches: with GOMAXPROCS 1, a goroutine that parked switched
+     * straight to the one in runnext, without the scheduler loop (sched.c
+     * park_direct). */
+    uint64_t switches_direct;
 } gort_stats_t;
 
 /* gort_dump_goroutines - writes every live goroutine to fd, as Go's

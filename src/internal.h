@@ -131,9 +131,16 @@ bool gort__runqputslow(gort__p_t *pp, gort__g_t *gp, uint32_t h, uint32_t t);
 static inline void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
 {
     if (next) {
-        /* seq_cst: publishes gp to thieves (their acquire CAS) and is the
-         * #StoreLoad before wakep's loads (see gort__wakep). */
-        gp = atomic_exchange_explicit(&pp->runnext, gp, memory_order_seq_cst);
+        if (pp->solo) {
+            /* No thief, and wakep has no P to hand out: see runq.c. */
+            gort__g_t *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+            atomic_store_explicit(&pp->runnext, gp, memory_order_relaxed);
+            gp = old;
+        } else {
+            /* seq_cst: publishes gp to thieves (their acquire CAS) and is
+             * the #StoreLoad before wakep's loads (see gort__wakep). */
+            gp = atomic_exchange_explicit(&pp->runnext, gp, memory_order_seq_cst);
+        }
         if (!gp)
             return;
         /* else kick the old runnext to the tail */
@@ -159,6 +166,11 @@ static inline void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
 static inline gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
 {
     gort__g_t *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    if (next && pp->solo) {
+        atomic_store_explicit(&pp->runnext, NULL, memory_order_relaxed);
+        *inherit = true;
+        return next;
+    }
     /* acquire: pairs with the seq_cst exchange in runqput on this same P
      * (the holder may have changed since the G was put there). */
     if (next && atomic_compare_exchange_strong_explicit(
@@ -173,6 +185,11 @@ static inline gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
         if (t == h)
             return NULL;
         gort__g_t *gp = atomic_load_explicit(&pp->runq[h % GORT__RUNQ_SIZE], memory_order_relaxed);
+        if (pp->solo) {
+            /* release: as the CAS below (for runqput's acquire load). */
+            atomic_store_explicit(&pp->runqhead, h + 1, memory_order_release);
+            return gp;
+        }
         /* release: pairs with the acquire load of runqhead in runqput. */
         if (atomic_compare_exchange_strong_explicit(&pp->runqhead, &h, h + 1, memory_order_release,
                                                     memory_order_relaxed))
@@ -183,6 +200,7 @@ static inline gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
  * stealrunnext lets it take victim's runnext. Holder of pp only. */
 gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext);
 bool gort__runqempty(gort__p_t *pp);
+void gort__setsolo(int32_t nprocs);
 uint32_t gort__runqlen(gort__p_t *pp);
 /* Global run queue; caller holds sched.lock. */
 void gort__globrunqput(gort__g_t *gp);

@@ -22,6 +22,14 @@
  *    chan send/recv takes ~50ns, 3us gives ~50x overshoot").
  *  - When the ring is full, runqputslow moves half of it plus the new G to
  *    the global queue in one batch (one sched.lock acquisition).
+ *  - A solo P (GOMAXPROCS is 1; p->solo, set with the world stopped by
+ *    gort__setsolo) has no thieves: there is no other P whose M could steal,
+ *    dedicated Ms never steal, and Ms without a P only read queues
+ *    (runqempty). Its holder then replaces and takes runnext and advances
+ *    runqhead with plain stores instead of an exchange or a CAS, the
+ *    read-modify-writes that cost most of a channel ping-pong (each is a
+ *    full barrier on x86). wakep needs no #StoreLoad there either: it only
+ *    hands out idle Ps, and the one P is ours.
  *
  * runqput and runqget are inline (internal.h): they run on every switch and
  * their frames cost as much as their bodies.
@@ -214,4 +222,12 @@ gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max)
     for (int32_t i = 1; i < n; i++)
         gort__runqput(pp, globrunqpop(), false);
     return gp;
+}
+
+/* Marks allp[0] solo when nprocs is 1 and every P not solo otherwise. At
+ * start (before any M runs) or by procresize, with the world stopped. */
+void gort__setsolo(int32_t nprocs)
+{
+    for (int32_t i = 0; i < nprocs; i++)
+        gort__rt.allp[i]->solo = nprocs == 1;
 }

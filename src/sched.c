@@ -10,11 +10,19 @@
  * why gopark's unlockf runs on g0: until it runs, nobody can ready the G,
  * and after it runs, the G's stack is no longer in use.
  *
- * Rejected alternative: switching directly from one goroutine to the next
- * (running schedule() on the parking goroutine's stack). It saves one switch
- * but leaves a window in which a parked goroutine's stack is still in use
- * while another M may already resume it, and findrunnable would block on a
- * goroutine stack. Go rejected it for the same reasons.
+ * One exception, the park fast path (park_direct): on a solo P (GOMAXPROCS
+ * 1), a goroutine that parks while runnext holds a goroutine that
+ * schedule() would run next anyway (the channel ping-pong: a send readies
+ * the peer, the receive parks) switches straight to it, with nothing of schedule() left to do but
+ * execute(). The unlockf is not run on the parking goroutine's stack: the
+ * goroutine switched to runs it first thing (finish_direct, from landed(),
+ * where every switch into a goroutine arrives), once the parked one's
+ * registers are saved. So the rule above still holds, and no M can resume
+ * a goroutine whose stack is in use. Rejected: running schedule() itself
+ * on the parking goroutine's stack (findrunnable would block on it, and
+ * unlockf would publish a stack still in use); Go rejects it too.
+ * Because of the fast path, the G that switches back to g0 is not always
+ * the one g0 switched to: execute() returns the G that came back.
  *
  * findrunnable (Go's findRunnable) looks, in order: the global queue every
  * 61st schedtick (fairness), the local queue (runnext first), the global
@@ -595,6 +603,41 @@ int gort__newproc(gort_fn fn, void *arg, size_t stack_size, uint64_t *id_out)
 
 /* ---- switching ---- */
 
+static GORT__NOINLINE GORT__NORETURN void stack_overflow(gort__g_t *gp)
+{
+    char msg[160];
+    gort__fmt(msg, sizeof msg, "stack overflow in goroutine %lu (stack canary at %p overwritten)",
+              (unsigned long)gp->goid, (void *)gp->stack.lo);
+    gort__throw(msg);
+}
+
+/* The second half of a direct switch (park_direct), run by the G switched
+ * to, on this M, before anything else: gp is off its stack now, so its
+ * unlockf may publish it (what schedule() does on g0 after an mcall). If
+ * the wait is already over, gp goes to the tail of the local queue. */
+static GORT__NOINLINE void finish_direct(gort__m_t *mp)
+{
+    gort__g_t *gp = mp->dswitch_from;
+    bool (*unlockf)(gort__g_t *, void *) = mp->waitunlockf;
+    void *lock = mp->waitlock;
+    mp->dswitch_from = NULL;
+    mp->waitunlockf = NULL;
+    mp->waitlock = NULL;
+    if (unlockf && !unlockf(gp, lock)) {
+        gort__casgstatus(gp, Gwaiting, Grunnable);
+        gort__runqput(mp->p, gp, false);
+    }
+}
+
+/* Every switch into a G lands here (on the G's stack): finish a direct
+ * switch that brought us. gp->m was set by whoever resumed gp. */
+static GORT__ALWAYS_INLINE void landed(gort__g_t *gp)
+{
+    gort__m_t *mp = gp->m;
+    if (mp->dswitch_from)
+        finish_direct(mp);
+}
+
 /* Switches from the current G to g0 with a request for schedule(). Returns
  * when the G is resumed, possibly on another M: nothing cached from before
  * the switch (the M, the P) may be used after it. */
@@ -612,12 +655,14 @@ void gort__mcall_g(gort__g_t *gp, int op)
     san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
     gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
     san_switch_end(gp);
+    landed(gp);
 }
 
 void gort__gostart(void)
 {
     gort__g_t *gp = gort__getg();
     san_switch_end(gp);
+    landed(gp);
     gp->fn(gp->arg);
     gort__goexit();
 }
@@ -644,6 +689,64 @@ void gort__gosched_g(gort__g_t *gp)
     gort__mcall_g(gp, MCALL_GOSCHED);
 }
 
+/* The park fast path (a G readied another and now waits, as in a channel
+ * ping-pong): the G in runnext, if schedule() would run it next anyway
+ * and could run it here without any of its other duties, or NULL. The
+ * checks are findrunnable's, in its order, before it takes runnext:
+ * shutdown, a stop of the world, due timers (any pending timer sends us
+ * the slow way), the 61st-tick look at the global queue; and execute's:
+ * no locked G on either side. Taking runnext inherits the time slice (no
+ * schedtick), as runqget does.
+ *
+ * Only on a solo P (GOMAXPROCS 1, runq.c). With other Ps, a spinning M
+ * takes runnext after its 3 us pause when the same G sits there again
+ * (Go's heuristic), and a runnext emptied sooner made idle Ms give up,
+ * sleep and be woken again more often: at GOMAXPROCS 2 the ping-pong had
+ * 3-5x the M wake-ups and steals (each steal splits the pair across the
+ * two CPUs for a while) and took 186 ns per round trip by the median of 8
+ * runs against 151 ns through g0. */
+static GORT__ALWAYS_INLINE gort__g_t *direct_next(gort__m_t *mp)
+{
+    gort__p_t *pp = mp->p;
+    gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
+    if (!next || !pp->solo || next->lockedm || mp->lockedg || gort__shutting_down() ||
+        GORT__UNLIKELY(gort__gcwaiting()) || atomic_load_explicit(&pp->timer0when, RELAXED) != 0 ||
+        (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
+         atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0))
+        return NULL;
+    atomic_store_explicit(&pp->runnext, NULL, RELAXED); /* solo: no thieves */
+    return next;
+}
+
+/* Parks gp by switching straight to next, without the round trip through
+ * g0 (two switches and a pass of schedule() saved). Does on gp's stack what
+ * schedule() would do on g0 before the switch: the canary check, gp to
+ * Gwaiting and off the M, execute(next, inherit) - and leaves gp's unlockf
+ * to next (finish_direct), which runs it once gp's registers are saved and
+ * its stack is no longer in use. Until unlockf runs nobody can find gp, so
+ * no other M can resume it while we are still on its stack. */
+static GORT__NOINLINE void park_direct(gort__m_t *mp, gort__g_t *gp, gort__g_t *next)
+{
+    gort__p_t *pp = mp->p;
+    if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack)))
+        stack_overflow(gp);
+    gort__casgstatus(gp, Grunning, Gwaiting);
+    gp->m = NULL;
+    mp->dswitch_from = gp;
+    /* release: as in execute (pairs with sysmon's acquire of curg). */
+    atomic_store_explicit(&mp->curg, next, RELEASE);
+    next->m = mp;
+    gort__casgstatus(next, Grunnable, Grunning);
+    gort__stat_add(&pp->stats.switches, 1);
+    gort__stat_add(&pp->stats.switches_direct, 1);
+    if (GORT__UNLIKELY(GORT_LATENCY_STATS && next->readyat))
+        gort__lat_record(pp, next);
+    san_switch_begin(gp, next, false);
+    gort__ctx_switch(&gp->sched_sp, next->sched_sp);
+    san_switch_end(gp);
+    landed(gp);
+}
+
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
                 enum gort__waitreason reason)
 {
@@ -660,7 +763,11 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
     gp->waitsince = atomic_load_explicit(&gort__coarse_now, RELAXED);
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
-    gort__mcall_g(gp, MCALL_PARK);
+    gort__g_t *next = direct_next(mp);
+    if (next)
+        park_direct(mp, gp, next);
+    else
+        gort__mcall_g(gp, MCALL_PARK);
 }
 
 static void ready1(gort__m_t *mp, gort__g_t *gp);
@@ -734,8 +841,10 @@ static void ready1(gort__m_t *mp, gort__g_t *gp)
     gort__wakep();
 }
 
-/* Runs gp on the current M. Returns on g0 when gp switches back. */
-static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
+/* Runs gp on the current M. Returns on g0 when a G switches back: gp, or
+ * a G that gp (or its successor) switched to directly (park_direct); that
+ * G is returned. */
+static gort__g_t *execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 {
     gort__p_t *pp = mp->p;
     /* release: pairs with the acquire loads of sysmon (preemptone), which
@@ -751,6 +860,7 @@ static void execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
     san_switch_begin(&mp->g0, gp, false);
     gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
     san_switch_end(&mp->g0);
+    return atomic_load_explicit(&mp->curg, RELAXED); /* this M's own field */
 }
 
 /* Takes gp off the M (Go's dropg). */
@@ -1099,7 +1209,7 @@ static void schedule(gort__m_t *mp)
     run:
         if (GORT__UNLIKELY(mp->dedicated && !mp->dedrunning))
             gort__dedrun_begin(mp); /* may wait for the world to start */
-        execute(mp, gp, inherit);
+        gp = execute(mp, gp, inherit);
         /* A dedicated G that parked stays counted while its M spins for
          * the wake-up (findrunnable_dedicated leaves the count before it
          * sleeps or waits for a stop): a spin-caught hop then touches no
@@ -1107,13 +1217,8 @@ static void schedule(gort__m_t *mp)
         if (GORT__UNLIKELY(mp->dedrunning) && mp->mcall_op != MCALL_PARK)
             gort__dedrun_end(mp);
         /* Back on g0: gp switched out with a request. */
-        if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack))) {
-            char msg[160];
-            gort__fmt(msg, sizeof msg,
-                      "stack overflow in goroutine %lu (stack canary at %p overwritten)",
-                      (unsigned long)gp->goid, (void *)gp->stack.lo);
-            gort__throw(msg);
-        }
+        if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack)))
+            stack_overflow(gp);
         int op = mp->mcall_op;
         mp->mcall_op = MCALL_NONE;
         switch (op) {
@@ -1439,6 +1544,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
             goto fail;
     }
     atomic_store(&rt->nallp, nprocs);
+    allp[0]->solo = nprocs == 1; /* as gort__setsolo, before rt.allp is set */
     rt->timer_spin_ns = timer_spin_ns;
     if (gort__dedicate_init(cfg, spin_ns) != 0)
         goto fail;

@@ -82,6 +82,7 @@ static void add_pstats(gort__p_t *pp, void *arg)
     s->goroutines_created += LOAD(ps->goroutines_created);
     s->goroutines_exited += LOAD(ps->goroutines_exited);
     s->switches += LOAD(ps->switches);
+    s->switches_direct += LOAD(ps->switches_direct);
     s->steal_tries += LOAD(ps->steal_tries);
     s->steal_successes += LOAD(ps->steal_successes);
     s->steal_gs += LOAD(ps->steal_gs);

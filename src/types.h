@@ -184,6 +184,7 @@ typedef struct gort__pstats {
     _Atomic uint64_t goroutines_created;
     _Atomic uint64_t goroutines_exited;
     _Atomic uint64_t switches;
+    _Atomic uint64_t switches_direct; /* of which park_direct (sched.c) */
     _Atomic uint64_t steal_tries;
     _Atomic uint64_t steal_successes;
     _Atomic uint64_t steal_gs;
@@ -277,6 +278,11 @@ typedef struct gort__p {
     /* A dedicated P (dedicate.c): not counted in GOMAXPROCS, never in
      * allp[], never stolen from, never retaken; immutable. */
     bool dedicated;
+    /* The only P (GOMAXPROCS is 1): no thief ever touches its run queue, so
+     * its holder uses plain loads and stores where thieves would need an
+     * atomic read-modify-write (runq.c). Written with the world stopped
+     * (gort__setsolo), read by the holder. */
+    bool solo;
     struct gort__p *dlink;   /* dedicated-P free list; rt.dedlock */
     struct gort__p *dall;    /* every dedicated P of the run; rt.dedlock */
     _Atomic uint32_t status; /* enum gort__pstatus; see the file comment */
@@ -378,6 +384,11 @@ typedef struct gort__m {
     void *waitlock;
     /* What to do on g0 after the switch: see sched.c mcall. Owned by this M. */
     int mcall_op;
+    /* A G that parked by switching straight to the next G (sched.c
+     * park_direct) and whose waitunlockf has not run yet: set just before
+     * that switch, cleared by the next G as the first thing it does on this
+     * M (finish_direct). Owned by this M. */
+    gort__g_t *dswitch_from;
     void *altstack; /* sigaltstack for the stack-overflow handler */
     size_t altstack_size;
     gort__mstats_t stats;

@@ -248,3 +248,46 @@ TEST(runq_steal_runnext_only_when_asked)
     free(thief);
     free(gs);
 }
+
+/* A solo P (GOMAXPROCS 1: plain stores instead of the exchange and the
+ * CASes) behaves exactly like a shared one for its holder: the same random
+ * sequence of puts (to the ring and to runnext, through overflow) and gets
+ * gives the same Gs in the same order with the same inherit flags. */
+TEST(runq_solo_same_as_shared)
+{
+    setup();
+    gort__p_t *shared = newp(0), *solo = newp(1);
+    solo->solo = true;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int next = 0, out = 0;
+    for (int step = 0; step < 20000; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned op = (unsigned)(x % 8);
+        if (op < 4 && next < NG / 2) {
+            bool tonext = op & 1;
+            gort__runqput(shared, &gs[next], tonext);
+            gort__runqput(solo, &gs[NG / 2 + next], tonext);
+            next++;
+        } else {
+            bool ia = false, ib = false;
+            gort__g_t *a = gort__runqget(shared, &ia), *b = gort__runqget(solo, &ib);
+            ASSERT_EQ(a == NULL, b == NULL);
+            if (a) {
+                ASSERT_EQ(idx(a) + NG / 2, idx(b));
+                ASSERT_EQ(ia, ib);
+                out++;
+            }
+            if (!a && next == NG / 2)
+                break;
+        }
+    }
+    ASSERT_EQ(out, NG / 2); /* no overflow at 300 Gs: everything came back */
+    ASSERT_EQ(hook_calls, 0);
+    ASSERT_TRUE(gort__runqempty(shared));
+    ASSERT_TRUE(gort__runqempty(solo));
+    free(shared);
+    free(solo);
+    free(gs);
+}
