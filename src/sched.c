@@ -13,16 +13,17 @@
  * One exception, the park fast path (park_direct): on a solo P (GOMAXPROCS
  * 1), a goroutine that parks while runnext holds a goroutine that
  * schedule() would run next anyway (the channel ping-pong: a send readies
- * the peer, the receive parks) switches straight to it, with nothing of schedule() left to do but
- * execute(). The unlockf is not run on the parking goroutine's stack: the
- * goroutine switched to runs it first thing (finish_direct, from landed(),
- * where every switch into a goroutine arrives), once the parked one's
- * registers are saved. So the rule above still holds, and no M can resume
- * a goroutine whose stack is in use. Rejected: running schedule() itself
- * on the parking goroutine's stack (findrunnable would block on it, and
- * unlockf would publish a stack still in use); Go rejects it too.
- * Because of the fast path, the G that switches back to g0 is not always
- * the one g0 switched to: execute() returns the G that came back.
+ * the peer, the receive parks) switches straight to it, with nothing of
+ * schedule() left to do but execute(). The unlockf is not run on the
+ * parking goroutine's stack: the goroutine switched to runs it first thing
+ * (finish_direct, from landed(), where a goroutine that can be switched to
+ * directly resumes), once the parked one's registers are saved. So the
+ * rule above still holds, and no M can resume a goroutine whose stack is in
+ * use. Rejected: running schedule() itself on the parking goroutine's stack
+ * (findrunnable would block on it, and unlockf would publish a stack still
+ * in use); Go rejects it too. Because of the fast path, the G that switches
+ * back to g0 is not always the one g0 switched to: execute() returns the G
+ * that came back.
  *
  * findrunnable (Go's findRunnable) looks, in order: the global queue every
  * 61st schedtick (fairness), the local queue (runnext first), the global
@@ -629,8 +630,14 @@ static GORT__NOINLINE void finish_direct(gort__m_t *mp)
     }
 }
 
-/* Every switch into a G lands here (on the G's stack): finish a direct
- * switch that brought us. gp->m was set by whoever resumed gp. */
+/* A switch into a G that may have come from park_direct lands here (on
+ * the G's stack): finish the direct switch that brought us. gp->m was set
+ * by whoever resumed gp. Only Gs taken from runnext are switched to
+ * directly, and only new Gs (gostart) and parked ones (park_g, slow or
+ * direct) are ever put there (newproc, ready): a G that yielded, was
+ * preempted or left a syscall goes to a queue's tail and resumes in
+ * mcall_g, which has no such check (it would cost the yield path ~20 %:
+ * mcall_g could no longer end in a tail call). */
 static GORT__ALWAYS_INLINE void landed(gort__g_t *gp)
 {
     gort__m_t *mp = gp->m;
@@ -655,7 +662,6 @@ void gort__mcall_g(gort__g_t *gp, int op)
     san_switch_begin(gp, &mp->g0, op == MCALL_EXIT);
     gort__ctx_switch(&gp->sched_sp, mp->g0.sched_sp);
     san_switch_end(gp);
-    landed(gp);
 }
 
 void gort__gostart(void)
@@ -764,10 +770,12 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
     mp->waitunlockf = unlockf;
     mp->waitlock = lock;
     gort__g_t *next = direct_next(mp);
-    if (next)
+    if (next) {
         park_direct(mp, gp, next);
-    else
-        gort__mcall_g(gp, MCALL_PARK);
+        return;
+    }
+    gort__mcall_g(gp, MCALL_PARK);
+    landed(gp);
 }
 
 static void ready1(gort__m_t *mp, gort__g_t *gp);
