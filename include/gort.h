@@ -356,9 +356,9 @@ typedef struct gort_stats {
     /* Timer spin (gort_config_t.timer_spin_ns). */
     uint64_t timer_spins;        /* the timer sleeper spun before a timer */
     uint64_t timer_spin_catches; /* ... and reached the timer's time spinning */
-    /* Of switches: with GOMAXPROCS 1, a goroutine that parked switched
-     * straight to the one in runnext, without the scheduler loop (sched.c
-     * park_direct). */
+    /* Of switches: with GOMAXPROCS 1, a goroutine that parked or yielded
+     * switched straight to the next one of its P's queue, without the
+     * scheduler loop (sched.c switch_direct). */
     uint64_t switches_direct;
 } gort_stats_t;
 

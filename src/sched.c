@@ -10,20 +10,19 @@
  * why gopark's unlockf runs on g0: until it runs, nobody can ready the G,
  * and after it runs, the G's stack is no longer in use.
  *
- * One exception, the park fast path (park_direct): on a solo P (GOMAXPROCS
- * 1), a goroutine that parks while runnext holds a goroutine that
- * schedule() would run next anyway (the channel ping-pong: a send readies
- * the peer, the receive parks) switches straight to it, with nothing of
- * schedule() left to do but execute(). The unlockf is not run on the
- * parking goroutine's stack: the goroutine switched to runs it first thing
- * (finish_direct, from landed(), where a goroutine that can be switched to
- * directly resumes), once the parked one's registers are saved. So the
- * rule above still holds, and no M can resume a goroutine whose stack is in
- * use. Rejected: running schedule() itself on the parking goroutine's stack
- * (findrunnable would block on it, and unlockf would publish a stack still
- * in use); Go rejects it too. Because of the fast path, the G that switches
- * back to g0 is not always the one g0 switched to: execute() returns the G
- * that came back.
+ * One exception, the direct switch (switch_direct): on a solo P
+ * (GOMAXPROCS 1), a goroutine that parks or yields while schedule() would
+ * find nothing to do but run the next goroutine of the local queue (the
+ * channel ping-pong: a send readies the peer, the receive parks; or two
+ * goroutines yielding to each other) does g0's work itself - dropg, then
+ * its unlockf or its own queueing - and switches straight to that
+ * goroutine. The rule above still holds because the P is the only one:
+ * no other M can run a goroutine while this M holds it, so nobody can
+ * resume the old goroutine before this M has left its stack, published or
+ * not. Rejected: running schedule() itself on the parking goroutine's stack
+ * (findrunnable would block on it); Go rejects it too. Because of the
+ * direct switch, the G that switches back to g0 is not always the one g0
+ * switched to: execute() returns the G that came back.
  *
  * findrunnable (Go's findRunnable) looks, in order: the global queue every
  * 61st schedtick (fairness), the local queue (runnext first), the global
@@ -612,39 +611,6 @@ static GORT__NOINLINE GORT__NORETURN void stack_overflow(gort__g_t *gp)
     gort__throw(msg);
 }
 
-/* The second half of a direct switch (park_direct), run by the G switched
- * to, on this M, before anything else: gp is off its stack now, so its
- * unlockf may publish it (what schedule() does on g0 after an mcall). If
- * the wait is already over, gp goes to the tail of the local queue. */
-static GORT__NOINLINE void finish_direct(gort__m_t *mp)
-{
-    gort__g_t *gp = mp->dswitch_from;
-    bool (*unlockf)(gort__g_t *, void *) = mp->waitunlockf;
-    void *lock = mp->waitlock;
-    mp->dswitch_from = NULL;
-    mp->waitunlockf = NULL;
-    mp->waitlock = NULL;
-    if (unlockf && !unlockf(gp, lock)) {
-        gort__casgstatus(gp, Gwaiting, Grunnable);
-        gort__runqput(mp->p, gp, false);
-    }
-}
-
-/* A switch into a G that may have come from park_direct lands here (on
- * the G's stack): finish the direct switch that brought us. gp->m was set
- * by whoever resumed gp. Only Gs taken from runnext are switched to
- * directly, and only new Gs (gostart) and parked ones (park_g, slow or
- * direct) are ever put there (newproc, ready): a G that yielded, was
- * preempted or left a syscall goes to a queue's tail and resumes in
- * mcall_g, which has no such check (it would cost the yield path ~20 %:
- * mcall_g could no longer end in a tail call). */
-static GORT__ALWAYS_INLINE void landed(gort__g_t *gp)
-{
-    gort__m_t *mp = gp->m;
-    if (mp->dswitch_from)
-        finish_direct(mp);
-}
-
 /* Switches from the current G to g0 with a request for schedule(). Returns
  * when the G is resumed, possibly on another M: nothing cached from before
  * the switch (the M, the P) may be used after it. */
@@ -668,7 +634,6 @@ void gort__gostart(void)
 {
     gort__g_t *gp = gort__getg();
     san_switch_end(gp);
-    landed(gp);
     gp->fn(gp->arg);
     gort__goexit();
 }
@@ -677,6 +642,87 @@ void gort__goexit(void)
 {
     gort__mcall(MCALL_EXIT);
     gort__throw("goexit: resumed a dead goroutine");
+}
+
+/* The direct switch of a park or a yield: the G that schedule() would run
+ * next on this P, taken off the local queue (runnext first, then the head
+ * of the ring, as runqget; *inherit as there), if schedule() could run it
+ * here with none of its other duties due; otherwise NULL and nothing
+ * taken. The checks are findrunnable's, in its order, before it looks at
+ * the local queue: shutdown, a stop of the world, timers (any pending timer
+ * sends us the slow way), the 61st-tick look at the global queue; and
+ * execute's: no locked G on either side.
+ *
+ * Only on a solo P (GOMAXPROCS 1, runq.c), which is what makes the direct
+ * switch safe: this M holds the only P, so no other M can run the G that
+ * switches out - not even once it is published (on a wait queue by its
+ * unlockf, or on our run queue) - until this M has left its stack.
+ *
+ * With other Ps the direct switch would need the publication deferred to
+ * the G switched to, and it did not pay there anyway: a spinning M takes
+ * runnext after its 3 us pause when the same G sits there again (Go's
+ * heuristic), and a runnext emptied sooner made idle Ms give up, sleep and
+ * be woken again more often: at GOMAXPROCS 2 the ping-pong had 3-5x the M
+ * wake-ups and steals (each steal splits the pair across the two CPUs for a
+ * while) and took 186 ns per round trip by the median of 8 runs against
+ * 151 ns through g0. */
+static GORT__ALWAYS_INLINE gort__g_t *direct_next(gort__m_t *mp, bool *inherit)
+{
+    gort__p_t *pp = mp->p;
+    if (!pp->solo || mp->lockedg || gort__shutting_down() || GORT__UNLIKELY(gort__gcwaiting()) ||
+        atomic_load_explicit(&pp->timer0when, RELAXED) != 0 ||
+        (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
+         atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0))
+        return NULL;
+    /* solo: only we touch the queue, so plain loads and stores (runq.c). */
+    gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
+    if (next) {
+        if (next->lockedm)
+            return NULL;
+        atomic_store_explicit(&pp->runnext, NULL, RELAXED);
+        *inherit = true;
+        return next;
+    }
+    uint32_t h = atomic_load_explicit(&pp->runqhead, RELAXED);
+    if (h == atomic_load_explicit(&pp->runqtail, RELAXED))
+        return NULL;
+    next = atomic_load_explicit(&pp->runq[h % GORT__RUNQ_SIZE], RELAXED);
+    if (next->lockedm)
+        return NULL;
+    atomic_store_explicit(&pp->runqhead, h + 1, RELAXED);
+    *inherit = false;
+    return next;
+}
+
+/* The first half of a direct switch, on gp's stack: what schedule() does
+ * on g0 right after an mcall, before gp is published: the canary check, gp
+ * to status st (Gwaiting or Grunnable) and off the M (dropg). */
+static GORT__ALWAYS_INLINE void direct_out(gort__m_t *mp, gort__g_t *gp, uint32_t st)
+{
+    if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack)))
+        stack_overflow(gp);
+    gort__casgstatus(gp, Grunning, st);
+    gort__dropg(mp, gp);
+}
+
+/* The second half: execute(next, inherit) without g0. gp is published. */
+static GORT__NOINLINE void switch_direct(gort__m_t *mp, gort__g_t *gp, gort__g_t *next,
+                                         bool inherit)
+{
+    gort__p_t *pp = mp->p;
+    /* release: as in execute (pairs with sysmon's acquire of curg). */
+    atomic_store_explicit(&mp->curg, next, RELEASE);
+    next->m = mp;
+    gort__casgstatus(next, Grunnable, Grunning);
+    if (!inherit)
+        gort__tick(&pp->schedtick);
+    gort__stat_add(&pp->stats.switches, 1);
+    gort__stat_add(&pp->stats.switches_direct, 1);
+    if (GORT__UNLIKELY(GORT_LATENCY_STATS && next->readyat))
+        gort__lat_record(pp, next);
+    san_switch_begin(gp, next, false);
+    gort__ctx_switch(&gp->sched_sp, next->sched_sp);
+    san_switch_end(gp);
 }
 
 void gort__gosched(void)
@@ -692,65 +738,17 @@ void gort__gosched_g(gort__g_t *gp)
     }
     if (GORT__UNLIKELY(gort__gcwaiting()) && gort__is_world_owner(gp))
         return; /* the world is stopped: nobody else could run */
+    gort__m_t *mp = gp->m;
+    bool inherit;
+    gort__g_t *next = direct_next(mp, &inherit);
+    if (next) {
+        /* MCALL_GOSCHED's work, then the switch (see direct_next). */
+        direct_out(mp, gp, Grunnable);
+        gort__runqput(mp->p, gp, false);
+        switch_direct(mp, gp, next, inherit);
+        return;
+    }
     gort__mcall_g(gp, MCALL_GOSCHED);
-}
-
-/* The park fast path (a G readied another and now waits, as in a channel
- * ping-pong): the G in runnext, if schedule() would run it next anyway
- * and could run it here without any of its other duties, or NULL. The
- * checks are findrunnable's, in its order, before it takes runnext:
- * shutdown, a stop of the world, due timers (any pending timer sends us
- * the slow way), the 61st-tick look at the global queue; and execute's:
- * no locked G on either side. Taking runnext inherits the time slice (no
- * schedtick), as runqget does.
- *
- * Only on a solo P (GOMAXPROCS 1, runq.c). With other Ps, a spinning M
- * takes runnext after its 3 us pause when the same G sits there again
- * (Go's heuristic), and a runnext emptied sooner made idle Ms give up,
- * sleep and be woken again more often: at GOMAXPROCS 2 the ping-pong had
- * 3-5x the M wake-ups and steals (each steal splits the pair across the
- * two CPUs for a while) and took 186 ns per round trip by the median of 8
- * runs against 151 ns through g0. */
-static GORT__ALWAYS_INLINE gort__g_t *direct_next(gort__m_t *mp)
-{
-    gort__p_t *pp = mp->p;
-    gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
-    if (!next || !pp->solo || next->lockedm || mp->lockedg || gort__shutting_down() ||
-        GORT__UNLIKELY(gort__gcwaiting()) || atomic_load_explicit(&pp->timer0when, RELAXED) != 0 ||
-        (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
-         atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0))
-        return NULL;
-    atomic_store_explicit(&pp->runnext, NULL, RELAXED); /* solo: no thieves */
-    return next;
-}
-
-/* Parks gp by switching straight to next, without the round trip through
- * g0 (two switches and a pass of schedule() saved). Does on gp's stack what
- * schedule() would do on g0 before the switch: the canary check, gp to
- * Gwaiting and off the M, execute(next, inherit) - and leaves gp's unlockf
- * to next (finish_direct), which runs it once gp's registers are saved and
- * its stack is no longer in use. Until unlockf runs nobody can find gp, so
- * no other M can resume it while we are still on its stack. */
-static GORT__NOINLINE void park_direct(gort__m_t *mp, gort__g_t *gp, gort__g_t *next)
-{
-    gort__p_t *pp = mp->p;
-    if (GORT__UNLIKELY(!gort__stack_canary_ok(&gp->stack)))
-        stack_overflow(gp);
-    gort__casgstatus(gp, Grunning, Gwaiting);
-    gp->m = NULL;
-    mp->dswitch_from = gp;
-    /* release: as in execute (pairs with sysmon's acquire of curg). */
-    atomic_store_explicit(&mp->curg, next, RELEASE);
-    next->m = mp;
-    gort__casgstatus(next, Grunnable, Grunning);
-    gort__stat_add(&pp->stats.switches, 1);
-    gort__stat_add(&pp->stats.switches_direct, 1);
-    if (GORT__UNLIKELY(GORT_LATENCY_STATS && next->readyat))
-        gort__lat_record(pp, next);
-    san_switch_begin(gp, next, false);
-    gort__ctx_switch(&gp->sched_sp, next->sched_sp);
-    san_switch_end(gp);
-    landed(gp);
 }
 
 void gort__park(bool (*unlockf)(gort__g_t *gp, void *lock), void *lock,
@@ -767,15 +765,25 @@ void gort__park_g(gort__g_t *gp, bool (*unlockf)(gort__g_t *gp, void *lock), voi
     /* For dumps ("[chan receive, 2 minutes]"): sysmon's coarse clock, so
      * parking reads no clock. */
     gp->waitsince = atomic_load_explicit(&gort__coarse_now, RELAXED);
-    mp->waitunlockf = unlockf;
-    mp->waitlock = lock;
-    gort__g_t *next = direct_next(mp);
+    bool inherit;
+    gort__g_t *next = direct_next(mp, &inherit);
     if (next) {
-        park_direct(mp, gp, next);
+        /* MCALL_PARK's work, then the switch (see direct_next). */
+        direct_out(mp, gp, Gwaiting);
+        if (unlockf && !unlockf(gp, lock)) {
+            /* The wait is already over: go on running gp, next stays next. */
+            gort__casgstatus(gp, Gwaiting, Grunning);
+            gp->m = mp;
+            atomic_store_explicit(&mp->curg, gp, RELEASE); /* as in execute */
+            gort__runqput(mp->p, next, true);
+            return;
+        }
+        switch_direct(mp, gp, next, inherit);
         return;
     }
+    mp->waitunlockf = unlockf;
+    mp->waitlock = lock;
     gort__mcall_g(gp, MCALL_PARK);
-    landed(gp);
 }
 
 static void ready1(gort__m_t *mp, gort__g_t *gp);
@@ -850,7 +858,7 @@ static void ready1(gort__m_t *mp, gort__g_t *gp)
 }
 
 /* Runs gp on the current M. Returns on g0 when a G switches back: gp, or
- * a G that gp (or its successor) switched to directly (park_direct); that
+ * a G that gp (or its successor) switched to directly (switch_direct); that
  * G is returned. */
 static gort__g_t *execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 {

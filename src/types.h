@@ -184,7 +184,7 @@ typedef struct gort__pstats {
     _Atomic uint64_t goroutines_created;
     _Atomic uint64_t goroutines_exited;
     _Atomic uint64_t switches;
-    _Atomic uint64_t switches_direct; /* of which park_direct (sched.c) */
+    _Atomic uint64_t switches_direct; /* of which switch_direct (sched.c) */
     _Atomic uint64_t steal_tries;
     _Atomic uint64_t steal_successes;
     _Atomic uint64_t steal_gs;
@@ -384,11 +384,6 @@ typedef struct gort__m {
     void *waitlock;
     /* What to do on g0 after the switch: see sched.c mcall. Owned by this M. */
     int mcall_op;
-    /* A G that parked by switching straight to the next G (sched.c
-     * park_direct) and whose waitunlockf has not run yet: set just before
-     * that switch, cleared by the next G as the first thing it does on this
-     * M (finish_direct). Owned by this M. */
-    gort__g_t *dswitch_from;
     void *altstack; /* sigaltstack for the stack-overflow handler */
     size_t altstack_size;
     gort__mstats_t stats;

@@ -1,12 +1,12 @@
 /*
- * park.c - the park fast path (sched.c park_direct) and solo Ps (runq.c),
- * white-box, inside a running runtime: a goroutine that parks while runnext
- * holds the next goroutine switches straight to it; its unlockf runs on the
- * goroutine switched to, after the switch; an unlockf that says the wait is
- * over puts the parker at the tail of the queue; the fast path is not taken
- * when schedule() has other duties (a pending timer, a locked goroutine on
- * either side, more than one P); only the one P of GOMAXPROCS 1 is solo,
- * across gort_gomaxprocs_set.
+ * park.c - the direct switch (sched.c switch_direct) and solo Ps (runq.c),
+ * white-box, inside a running runtime: a goroutine that parks or yields on
+ * a solo P switches straight to the next one of the local queue; a park's
+ * unlockf runs first, as on g0, and when it says the wait is over the
+ * parker goes on; yields keep their round-robin order; the direct switch
+ * is not taken when schedule() has other duties (a pending timer, a locked
+ * goroutine on either side, more than one P); only the one P of
+ * GOMAXPROCS 1 is solo, across gort_gomaxprocs_set.
  */
 #include <pthread.h>
 #include <unistd.h>
@@ -74,8 +74,8 @@ static uint64_t pingpong(long n, bool lock)
 static int main_pingpong_direct(void *arg)
 {
     (void)arg;
-    /* Every park but the first (the ponger has not run yet: runnext holds
-     * it, so that one is direct too) and the last goes straight across. */
+    /* Every park goes straight across (the first one to the ponger that
+     * has not run yet: runnext holds it). */
     uint64_t d = pingpong(1000, false);
     ASSERT_GE(d, 2 * 1000 - 4);
     ASSERT_LE(d, 2 * 1000 + 4);
@@ -123,16 +123,18 @@ TEST(locked_peer_keeps_parks_on_g0)
     ASSERT_EQ(run_main(main_pingpong_locked, NULL, 1), 0);
 }
 
-/* The unlockf of a direct park runs on the goroutine switched to, after the
- * switch; when it returns false the parker is queued behind it. */
+/* A direct park runs its unlockf before the switch, as g0 would: the G is
+ * off the M (no current G) and waiting. When unlockf says the wait is
+ * over, the parker goes on at once and the G taken for the switch stays
+ * next. */
 static gort__g_t *peer_g;
 static int order[4], norder;
-static gort__g_t *unlockf_ran_on;
+static bool unlockf_saw_no_g;
 
 static bool unlockf_false(gort__g_t *gp, void *arg)
 {
     (void)arg;
-    unlockf_ran_on = gort__getg();
+    unlockf_saw_no_g = gort__getg() == NULL;
     ASSERT_EQ(gort__readgstatus(gp), Gwaiting);
     ASSERT_TRUE(gp->m == NULL);
     order[norder++] = 1;
@@ -143,7 +145,7 @@ static void peer(void *arg)
 {
     (void)arg;
     peer_g = gort__getg();
-    order[norder++] = 2;
+    order[norder++] = 3;
 }
 
 static int main_unlockf_false(void *arg)
@@ -153,19 +155,60 @@ static int main_unlockf_false(void *arg)
     gort_stats_t before = stats_now();
     order[norder++] = 0;
     gort__park(unlockf_false, NULL, waitReasonSleep);
-    order[norder++] = 3;
+    order[norder++] = 2;
+    ASSERT_TRUE(peer_g == NULL); /* not run yet */
+    ASSERT_TRUE(unlockf_saw_no_g);
     gort_stats_t after = stats_now();
-    ASSERT_EQ(after.switches_direct - before.switches_direct, 1);
+    ASSERT_EQ(after.switches_direct - before.switches_direct, 0);
+    ASSERT_EQ(gort_yield(), 0); /* now the peer runs, directly */
+    ASSERT_TRUE(peer_g != NULL);
     ASSERT_EQ(norder, 4);
     for (int i = 0; i < 4; i++)
         ASSERT_EQ(order[i], i);
-    ASSERT_TRUE(unlockf_ran_on == peer_g);
+    after = stats_now();
+    ASSERT_EQ(after.switches_direct - before.switches_direct, 1);
     return 0;
 }
 
-TEST(direct_park_unlockf_false_runs_parker_after_peer)
+TEST(direct_park_unlockf_false_keeps_running_the_parker)
 {
     ASSERT_EQ(run_main(main_unlockf_false, NULL, 1), 0);
+}
+
+/* Goroutines yielding to each other on a solo P switch directly, in
+ * round-robin order (the yielder goes to the tail). */
+#define NYIELD 3
+static int ylog[NYIELD * 100], ny;
+
+static void yielder(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < 100; i++) {
+        ylog[ny++] = id;
+        ASSERT_EQ(gort_yield(), 0);
+    }
+}
+
+static int main_yield(void *arg)
+{
+    (void)arg;
+    gort_stats_t before = stats_now();
+    for (int i = 0; i < NYIELD; i++)
+        ASSERT_EQ(gort_go(yielder, (void *)(intptr_t)i), 0);
+    wait_live(1, 30);
+    gort_stats_t after = stats_now();
+    ASSERT_EQ(ny, NYIELD * 100);
+    /* The last spawned runs first (runnext), then the others in order. */
+    static const int rr[NYIELD] = {2, 0, 1};
+    for (int k = 0; k < ny; k++)
+        ASSERT_EQ(ylog[k], rr[k % NYIELD]);
+    ASSERT_GE(after.switches_direct - before.switches_direct, NYIELD * 100 - 10);
+    return 0;
+}
+
+TEST(yields_switch_directly_in_round_robin)
+{
+    ASSERT_EQ(run_main(main_yield, NULL, 1), 0);
 }
 
 static bool solo(int i)
