@@ -137,6 +137,9 @@ static inline void gort__runqput(gort__p_t *pp, gort__g_t *gp, bool next)
             atomic_store_explicit(&pp->runnext, gp, memory_order_relaxed);
             gp = old;
         } else {
+            atomic_store_explicit(&pp->runnextgen,
+                                  atomic_load_explicit(&pp->runnextgen, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
             /* seq_cst: publishes gp to thieves (their acquire CAS) and is
              * the #StoreLoad before wakep's loads (see gort__wakep). */
             gp = atomic_exchange_explicit(&pp->runnext, gp, memory_order_seq_cst);

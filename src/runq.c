@@ -19,7 +19,13 @@
  *    same) and takes it with a CAS; thieves take it with a CAS
  *    only on their last stealing pass, after a 3 us pause if the victim is
  *    running, because the victim is probably about to run it (Go: "a sync
- *    chan send/recv takes ~50ns, 3us gives ~50x overshoot").
+ *    chan send/recv takes ~50ns, 3us gives ~50x overshoot"). Unlike Go,
+ *    the thief then gives up if the victim put anything in runnext during
+ *    the pause (p->runnextgen, bumped by the holder at every put): Go's CAS
+ *    of the G read before the pause succeeds when the victim ran that G and
+ *    readied it again, the usual case for two goroutines talking over
+ *    channels, and splits the pair across two CPUs. (The pause is ~110 us
+ *    here, not 3: the timer slack and an idle vCPU's wake-up.)
  *  - When the ring is full, runqputslow moves half of it plus the new G to
  *    the global queue in one batch (one sched.lock acquisition).
  *  - A solo P (GOMAXPROCS is 1; p->solo, set with the world stopped by
@@ -85,10 +91,17 @@ static uint32_t runqgrab(gort__p_t *victim, gort__p_t *pp, uint32_t batchhead, b
         n = n - n / 2;
         if (n == 0) {
             if (stealrunnext) {
+                uint32_t gen = atomic_load_explicit(&victim->runnextgen, RELAXED);
                 gort__g_t *next = atomic_load_explicit(&victim->runnext, RELAXED);
                 if (next) {
-                    if (atomic_load_explicit(&victim->status, RELAXED) == Prunning)
+                    if (atomic_load_explicit(&victim->status, RELAXED) == Prunning) {
                         gort__usleep(3);
+                        /* The victim put a G in runnext meanwhile (often the
+                         * same G again: a channel pair readies each other),
+                         * so it runs its runnext: leave it. */
+                        if (atomic_load_explicit(&victim->runnextgen, RELAXED) != gen)
+                            return 0;
+                    }
                     /* acquire: pairs with the seq_cst exchange in runqput. */
                     if (!atomic_compare_exchange_strong_explicit(&victim->runnext, &next, NULL,
                                                                  ACQUIRE, RELAXED))

@@ -313,6 +313,10 @@ typedef struct gort__p {
     /* The G to run next, ahead of runq; it inherits the current time slice.
      * Holder stores, thieves CAS it to NULL on their last pass. */
     _Atomic(gort__g_t *) runnext;
+    /* Bumped by the holder at every runnext put (not on a solo P, which has
+     * no thieves); a thief that waited to let the holder run runnext steals
+     * only if it did not change meanwhile (runq.c runqgrab). Read relaxed. */
+    _Atomic uint32_t runnextgen;
 
     /* Dead Gs with default-size stacks for reuse (Go's p.gFree); holder. */
     gort__g_t *gfree;

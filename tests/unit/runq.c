@@ -1,9 +1,13 @@
 /*
- * runq.c - the local run queue on one thread (white-box, no runtime): FIFO
+ * runq.c - the local run queue (white-box, no runtime): FIFO
  * order, runnext first and inherited, the old runnext kicked to the tail,
- * overflow of half the queue, stealing half, and stealing runnext only when
- * asked. Overflow batches arrive through gort__runq_overflow_hook.
+ * overflow of half the queue, stealing half, stealing runnext only when
+ * asked and not after the holder put a G there during the thief's pause (a
+ * second thread plays the holder), and a solo P's plain stores behaving as
+ * the shared P's atomics. Overflow batches arrive through
+ * gort__runq_overflow_hook.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -245,6 +249,70 @@ TEST(runq_steal_runnext_only_when_asked)
     ASSERT_TRUE(gort__runqempty(victim));
     ASSERT_TRUE(gort__runqempty(thief));
     free(victim);
+    free(thief);
+    free(gs);
+}
+
+/* A thief that paused for a running victim leaves runnext alone if the
+ * victim put a G there meanwhile, even the same G again (a channel pair
+ * readies each other; Go's CAS would succeed on that ABA). The holder
+ * thread puts and takes runnext in a tight loop, so every pause of the
+ * thief (~3 us asked, ~60-110 us on this VM) sees a put: nearly no steal
+ * may succeed. Without the generation check nearly all do (runnext holds
+ * the same G most of the time). */
+static gort__p_t *aba_victim;
+static _Atomic bool aba_stop, aba_started;
+static _Atomic int aba_k;
+
+static void *aba_holder(void *arg)
+{
+    (void)arg;
+    atomic_store(&aba_started, true);
+    while (!atomic_load(&aba_stop)) {
+        gort__runqput(aba_victim, &gs[atomic_load(&aba_k)], true);
+        for (volatile int i = 0; i < 100; i++) /* runnext holds the G most of the time */
+            ;
+        bool inherit;
+        if (!gort__runqget(aba_victim, &inherit))
+            atomic_fetch_add(&aba_k, 1); /* stolen: use another G */
+    }
+    return NULL;
+}
+
+TEST(runq_steal_runnext_not_after_a_put_during_the_pause)
+{
+    setup();
+    aba_victim = newp(0);
+    gort__p_t *thief = newp(1);
+    atomic_store(&aba_stop, false);
+    atomic_store(&aba_started, false);
+    atomic_store(&aba_k, 0);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, aba_holder, NULL), 0);
+    while (!atomic_load(&aba_started))
+        ;
+    /* For 100 ms (or until 200 pauses): a steal that took over 10 us paused. */
+    int steals = 0, paused = 0;
+    int64_t end = test_now_ns() + 100 * 1000000ll;
+    while (test_now_ns() < end && paused < 200) {
+        int64_t t0 = test_now_ns();
+        if (gort__runqsteal(thief, aba_victim, true))
+            steals++;
+        if (test_now_ns() - t0 > 10000)
+            paused++;
+        bool inherit;
+        while (gort__runqget(thief, &inherit))
+            ;
+    }
+    atomic_store(&aba_stop, true);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    if (paused < 20)
+        TEST_SKIP("the holder thread hardly ran (%d pauses)", paused);
+    /* A holder thread descheduled for a whole pause may lose a few
+     * legitimately; without the check nearly every pause ends in a steal. */
+    ASSERT_LE(steals, paused / 10);
+    ASSERT_LT(atomic_load(&aba_k), NG);
+    free(aba_victim);
     free(thief);
     free(gs);
 }
