@@ -224,7 +224,8 @@ gort__g_t *gort__netpoll(int64_t delay)
             continue;
         }
         gort_fd_t *f = (gort_fd_t *)(uintptr_t)(data & PTR_MASK);
-        if ((uint16_t)(data >> TAG_SHIFT) != __atomic_load_n(&f->seq, __ATOMIC_RELAXED))
+        /* acquire: pairs with gort_fd_open's release store of seq. */
+        if ((uint16_t)(data >> TAG_SHIFT) != __atomic_load_n(&f->seq, __ATOMIC_ACQUIRE))
             continue; /* closed since: stale */
         if (e & EPOLLERR)
             atomic_store(&f->everr, true);
@@ -494,6 +495,10 @@ GORT_API int gort_fd_open(gort_fd_t **out, int fd)
     f->rmu = m0;
     f->wmu = m0;
     atomic_store(&f->refs, 1);
+    /* release: the entry is published to the poller through epoll, which
+     * TSan cannot see; pairs with the acquire load of seq in gort__netpoll
+     * (free on x86 and arm64 alike: a plain or stlrh store). */
+    __atomic_store_n(&f->seq, f->seq, __ATOMIC_RELEASE);
     struct epoll_event ev;
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = (uint64_t)(uintptr_t)f | ((uint64_t)f->seq << TAG_SHIFT);
