@@ -649,9 +649,10 @@ void gort__goexit(void)
  * of the ring, as runqget; *inherit as there), if schedule() could run it
  * here with none of its other duties due; otherwise NULL and nothing
  * taken. The checks are findrunnable's, in its order, before it looks at
- * the local queue: shutdown, a stop of the world, timers (any pending timer
- * sends us the slow way), the 61st-tick look at the global queue; and
- * execute's: no locked G on either side.
+ * the local queue: shutdown, a stop of the world, due timers (with timers
+ * on the P this reads the clock, as checktimers would; a due one sends us
+ * the slow way), the 61st-tick look at the global queue; and execute's: no
+ * locked G on either side.
  *
  * Only on a solo P (GOMAXPROCS 1, runq.c), which is what makes the direct
  * switch safe: this M holds the only P, so no other M can run the G that
@@ -669,10 +670,13 @@ void gort__goexit(void)
 static GORT__ALWAYS_INLINE gort__g_t *direct_next(gort__m_t *mp, bool *inherit)
 {
     gort__p_t *pp = mp->p;
-    if (!pp->solo || mp->lockedg || gort__shutting_down() || GORT__UNLIKELY(gort__gcwaiting()) ||
-        atomic_load_explicit(&pp->timer0when, RELAXED) != 0 ||
-        (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
-         atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0))
+    if (!pp->solo || mp->lockedg || gort__shutting_down() || GORT__UNLIKELY(gort__gcwaiting()))
+        return NULL;
+    int64_t tw = atomic_load_explicit(&pp->timer0when, RELAXED);
+    if (GORT__UNLIKELY(tw != 0) && tw <= gort__nanotime())
+        return NULL;
+    if (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
+        atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0)
         return NULL;
     /* solo: only we touch the queue, so plain loads and stores (runq.c). */
     gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);

@@ -443,6 +443,30 @@ TEST_DEATH(stw_owner_blocking_is_fatal, "goroutine blocked with the world stoppe
     run_main(owner_blocks_main, NULL, 2);
 }
 
+/* The same at GOMAXPROCS=1 with another goroutine runnable: the park's
+ * direct switch (sched.c) must not run it with the world stopped. */
+static void never_runs(void *arg)
+{
+    (void)arg;
+    TEST_FAIL("a goroutine ran with the world stopped");
+}
+
+static int owner_blocks_p1_main(void *arg)
+{
+    (void)arg;
+    gort_chan_t *c;
+    ASSERT_EQ(gort_chan_make(&c, 0, 0), 0);
+    ASSERT_EQ(gort_go(never_runs, NULL), 0); /* in runnext */
+    ASSERT_EQ(gort_stop_the_world("then block on a channel"), 0);
+    gort_chan_recv(c, NULL, NULL);
+    return 0;
+}
+
+TEST_DEATH(stw_owner_blocking_is_fatal_gomaxprocs_1, "goroutine blocked with the world stopped")
+{
+    run_main(owner_blocks_p1_main, NULL, 1);
+}
+
 /* main returns with the world stopped: gort_main still ends cleanly. */
 static void parked_forever(void *arg)
 {

