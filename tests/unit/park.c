@@ -69,8 +69,8 @@ static uint64_t pingpong(long n, bool lock)
     gort_chan_free(c1);
     gort_chan_free(c2);
     ASSERT_LE(after.switches_direct - before.switches_direct, after.switches - before.switches);
-    pingpong_preempted = after.preempts_sync + after.preempts_async !=
-                         before.preempts_sync + before.preempts_async;
+    pingpong_preempted =
+        after.preempts_sync + after.preempts_async != before.preempts_sync + before.preempts_async;
     return after.switches_direct - before.switches_direct;
 }
 
