@@ -203,7 +203,7 @@ static inline gort__g_t *gort__runqget(gort__p_t *pp, bool *inherit)
  * stealrunnext lets it take victim's runnext. Holder of pp only. */
 gort__g_t *gort__runqsteal(gort__p_t *pp, gort__p_t *victim, bool stealrunnext);
 bool gort__runqempty(gort__p_t *pp);
-void gort__setsolo(int32_t nprocs);
+void gort__setsolo(_Atomic(gort__p_t *) *allp, int32_t nprocs);
 uint32_t gort__runqlen(gort__p_t *pp);
 /* Global run queue; caller holds sched.lock. */
 void gort__globrunqput(gort__g_t *gp);

@@ -238,9 +238,10 @@ gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max)
 }
 
 /* Marks allp[0] solo when nprocs is 1 and every P not solo otherwise. At
- * start (before any M runs) or by procresize, with the world stopped. */
-void gort__setsolo(int32_t nprocs)
+ * start (before any M runs; rt.allp is not set yet) or by procresize, with
+ * the world stopped. */
+void gort__setsolo(_Atomic(gort__p_t *) *allp, int32_t nprocs)
 {
     for (int32_t i = 0; i < nprocs; i++)
-        gort__rt.allp[i]->solo = nprocs == 1;
+        allp[i]->solo = nprocs == 1;
 }

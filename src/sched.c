@@ -647,8 +647,8 @@ void gort__goexit(void)
 /* The direct switch of a park or a yield: the G that schedule() would run
  * next on this P, taken off the local queue (runnext first, then the head
  * of the ring, as runqget; *inherit as there), if schedule() could run it
- * here with none of its other duties due; otherwise NULL and nothing
- * taken. The checks are findrunnable's, in its order, before it looks at
+ * here with none of its other duties due; otherwise NULL (a locked G taken
+ * goes back in front). The checks are findrunnable's, in its order, before it looks at
  * the local queue: shutdown, a stop of the world, due timers (with timers
  * on the P this reads the clock, as checktimers would; a due one sends us
  * the slow way), the 61st-tick look at the global queue; and execute's: no
@@ -678,23 +678,13 @@ static GORT__ALWAYS_INLINE gort__g_t *direct_next(gort__m_t *mp, bool *inherit)
     if (atomic_load_explicit(&pp->schedtick, RELAXED) % 61 == 0 &&
         atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0)
         return NULL;
-    /* solo: only we touch the queue, so plain loads and stores (runq.c). */
-    gort__g_t *next = atomic_load_explicit(&pp->runnext, RELAXED);
-    if (next) {
-        if (next->lockedm)
-            return NULL;
-        atomic_store_explicit(&pp->runnext, NULL, RELAXED);
-        *inherit = true;
-        return next;
+    gort__g_t *next = gort__runqget(pp, inherit);
+    if (next && GORT__UNLIKELY(next->lockedm)) {
+        /* Its own M must run it (startlockedm, from schedule): back in
+         * front, where schedule() takes it next. */
+        gort__runqput(pp, next, true);
+        return NULL;
     }
-    uint32_t h = atomic_load_explicit(&pp->runqhead, RELAXED);
-    if (h == atomic_load_explicit(&pp->runqtail, RELAXED))
-        return NULL;
-    next = atomic_load_explicit(&pp->runq[h % GORT__RUNQ_SIZE], RELAXED);
-    if (next->lockedm)
-        return NULL;
-    atomic_store_explicit(&pp->runqhead, h + 1, RELAXED);
-    *inherit = false;
     return next;
 }
 
@@ -709,21 +699,29 @@ static GORT__ALWAYS_INLINE void direct_out(gort__m_t *mp, gort__g_t *gp, uint32_
     gort__dropg(mp, gp);
 }
 
+/* execute's bookkeeping before the switch to gp, for execute and
+ * switch_direct. */
+static GORT__ALWAYS_INLINE void execute_begin(gort__m_t *mp, gort__g_t *gp, bool inherit)
+{
+    gort__p_t *pp = mp->p;
+    /* release: pairs with the acquire loads of sysmon (preemptone), which
+     * then touches gp's atomics. */
+    atomic_store_explicit(&mp->curg, gp, RELEASE);
+    gp->m = mp;
+    gort__casgstatus(gp, Grunnable, Grunning);
+    if (!inherit)
+        gort__tick(&pp->schedtick);
+    gort__stat_add(&pp->stats.switches, 1);
+    if (GORT__UNLIKELY(GORT_LATENCY_STATS && gp->readyat))
+        gort__lat_record(pp, gp);
+}
+
 /* The second half: execute(next, inherit) without g0. gp is published. */
 static GORT__NOINLINE void switch_direct(gort__m_t *mp, gort__g_t *gp, gort__g_t *next,
                                          bool inherit)
 {
-    gort__p_t *pp = mp->p;
-    /* release: as in execute (pairs with sysmon's acquire of curg). */
-    atomic_store_explicit(&mp->curg, next, RELEASE);
-    next->m = mp;
-    gort__casgstatus(next, Grunnable, Grunning);
-    if (!inherit)
-        gort__tick(&pp->schedtick);
-    gort__stat_add(&pp->stats.switches, 1);
-    gort__stat_add(&pp->stats.switches_direct, 1);
-    if (GORT__UNLIKELY(GORT_LATENCY_STATS && next->readyat))
-        gort__lat_record(pp, next);
+    execute_begin(mp, next, inherit);
+    gort__stat_add(&mp->p->stats.switches_direct, 1);
     san_switch_begin(gp, next, false);
     gort__ctx_switch(&gp->sched_sp, next->sched_sp);
     san_switch_end(gp);
@@ -866,17 +864,7 @@ static void ready1(gort__m_t *mp, gort__g_t *gp)
  * G is returned. */
 static gort__g_t *execute(gort__m_t *mp, gort__g_t *gp, bool inherit)
 {
-    gort__p_t *pp = mp->p;
-    /* release: pairs with the acquire loads of sysmon (preemptone), which
-     * then touches gp's atomics. */
-    atomic_store_explicit(&mp->curg, gp, RELEASE);
-    gp->m = mp;
-    gort__casgstatus(gp, Grunnable, Grunning);
-    if (!inherit)
-        gort__tick(&pp->schedtick);
-    gort__stat_add(&pp->stats.switches, 1);
-    if (GORT__UNLIKELY(GORT_LATENCY_STATS && gp->readyat))
-        gort__lat_record(pp, gp);
+    execute_begin(mp, gp, inherit);
     san_switch_begin(&mp->g0, gp, false);
     gort__ctx_switch(&mp->g0.sched_sp, gp->sched_sp);
     san_switch_end(&mp->g0);
@@ -1564,7 +1552,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
             goto fail;
     }
     atomic_store(&rt->nallp, nprocs);
-    allp[0]->solo = nprocs == 1; /* as gort__setsolo, before rt.allp is set */
+    gort__setsolo(allp, nprocs);
     rt->timer_spin_ns = timer_spin_ns;
     if (gort__dedicate_init(cfg, spin_ns) != 0)
         goto fail;

@@ -338,7 +338,7 @@ static gort__p_t *procresize(gort__m_t *mp, int32_t nprocs, gort__g_t **gfree_ou
     if (nprocs != old) {
         atomic_store(&gort__rt.gomaxprocs, nprocs);
         gort__stealorder_reset(nprocs);
-        gort__setsolo(nprocs);
+        gort__setsolo(gort__rt.allp, nprocs);
         atomic_fetch_add_explicit(&gort__sched.procresizes, 1, RELAXED);
     }
     if (cur)
