@@ -10,23 +10,27 @@
 
 #include "test.h"
 
-/* gort_main with gomaxprocs (0: the default) and the default stack size. */
-static inline int run_main(gort_main_fn fn, void *arg, int gomaxprocs)
+/* A zeroed, sized config with gomaxprocs (0: the default). */
+static inline gort_config_t test_config(int gomaxprocs)
 {
     gort_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.size = sizeof cfg;
     cfg.gomaxprocs = gomaxprocs;
+    return cfg;
+}
+
+/* gort_main with gomaxprocs (0: the default) and the default stack size. */
+static inline int run_main(gort_main_fn fn, void *arg, int gomaxprocs)
+{
+    gort_config_t cfg = test_config(gomaxprocs);
     return gort_main(fn, arg, &cfg);
 }
 
 /* run_main with the dedicated threads' spin budget too. */
 static inline int run_main_spin(gort_main_fn fn, void *arg, int gomaxprocs, int64_t spin_ns)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = gomaxprocs;
+    gort_config_t cfg = test_config(gomaxprocs);
     cfg.dedicated_spin_ns = spin_ns;
     return gort_main(fn, arg, &cfg);
 }
@@ -35,11 +39,16 @@ static inline int run_main_spin(gort_main_fn fn, void *arg, int gomaxprocs, int6
 static inline int run_main_timer_spin(gort_main_fn fn, void *arg, int gomaxprocs,
                                       int64_t timer_spin_ns)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = gomaxprocs;
+    gort_config_t cfg = test_config(gomaxprocs);
     cfg.timer_spin_ns = timer_spin_ns;
+    return gort_main(fn, arg, &cfg);
+}
+
+/* run_main with gort_config_t.flags (GORT_CONFIG_*). */
+static inline int run_main_flags(gort_main_fn fn, void *arg, int gomaxprocs, unsigned flags)
+{
+    gort_config_t cfg = test_config(gomaxprocs);
+    cfg.flags = flags;
     return gort_main(fn, arg, &cfg);
 }
 

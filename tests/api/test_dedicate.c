@@ -832,12 +832,7 @@ static int fw_main(void *arg)
 
 TEST(foreign_thread_wakes_dedicated_goroutine)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = 1;
-    cfg.flags = GORT_CONFIG_NO_DEADLOCK_CHECK;
-    ASSERT_EQ(gort_main(fw_main, NULL, &cfg), 0);
+    ASSERT_EQ(run_main_flags(fw_main, NULL, 1, GORT_CONFIG_NO_DEADLOCK_CHECK), 0);
 }
 
 /* ======================================================================== */

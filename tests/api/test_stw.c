@@ -707,12 +707,7 @@ static int gmp_main(void *arg)
  * still to be found, not what this test is about. */
 TEST_TIMEOUT(gomaxprocs_1_8_2_1_under_load, 200)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = 2;
-    cfg.flags = GORT_CONFIG_NO_DEADLOCK_CHECK;
-    ASSERT_EQ(gort_main(gmp_main, NULL, &cfg), 0);
+    ASSERT_EQ(run_main_flags(gmp_main, NULL, 2, GORT_CONFIG_NO_DEADLOCK_CHECK), 0);
 }
 
 /* Goroutines queued on a P that goes away are not lost: at GOMAXPROCS=4,
@@ -903,11 +898,6 @@ TEST_TIMEOUT(gomaxprocs_follows_cgroup_cpu_limit, 120)
     snprintf(cg_path, sizeof cg_path, "/tmp/gort_cpu_max_%d", (int)getpid());
     write_file("50000 100000\n");
     ASSERT_EQ(setenv("GORT_CGROUP_CPU_MAX", cg_path, 1), 0);
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = 2;
-    cfg.flags = GORT_CONFIG_FOLLOW_CGROUP_CPU;
-    ASSERT_EQ(gort_main(follow_main, NULL, &cfg), 0);
+    ASSERT_EQ(run_main_flags(follow_main, NULL, 2, GORT_CONFIG_FOLLOW_CGROUP_CPU), 0);
     unlink(cg_path);
 }

@@ -136,13 +136,10 @@ static int wake_main(void *arg)
 
 TEST(no_deadlock_check_flag_survives_foreign_wake)
 {
-    gort_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.size = sizeof cfg;
-    cfg.gomaxprocs = 2;
-    cfg.flags = GORT_CONFIG_NO_DEADLOCK_CHECK;
     /* 500 ms is well past the grace period of the check (see sched.c). */
-    ASSERT_EQ(gort_main(wake_main, (void *)(intptr_t)(500 * MS), &cfg), 0);
+    ASSERT_EQ(
+        run_main_flags(wake_main, (void *)(intptr_t)(500 * MS), 2, GORT_CONFIG_NO_DEADLOCK_CHECK),
+        0);
 }
 
 TEST(foreign_wake_after_50ms_is_not_deadlock)
