@@ -8,6 +8,7 @@
  * goroutine on either side, more than one P); only the one P of
  * GOMAXPROCS 1 is solo, across gort_gomaxprocs_set.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -18,11 +19,10 @@
 static gort_chan_t *c1, *c2;
 static bool pingpong_preempted; /* during the last pingpong() */
 
-/* Receives n values from c1 and sends each back on c2; with lock, locked
- * to its thread, and checks that the thread never changes (unlocked, it
- * may move between threads at GOMAXPROCS > 1). */
+/* Echoes every value from c1 back on c2 until a negative one; with lock,
+ * locked to its thread, and checks that the thread never changes
+ * (unlocked, it may move between threads at GOMAXPROCS > 1). */
 typedef struct {
-    long n;
     bool lock;
     gort_waitgroup_t *wg;
 } ponger_arg_t;
@@ -33,10 +33,11 @@ static void ponger(void *p)
     if (a->lock)
         ASSERT_EQ(gort_lock_os_thread(), 0);
     pid_t tid = gettid();
-    for (long i = 0; i < a->n; i++) {
+    for (;;) {
         long v;
         ASSERT_EQ(gort_chan_recv(c1, &v, NULL), 0);
-        ASSERT_EQ(v, i);
+        if (v < 0)
+            break;
         ASSERT_EQ(gort_chan_send(c2, &v), 0);
         if (a->lock)
             ASSERT_EQ(gettid(), tid);
@@ -46,24 +47,34 @@ static void ponger(void *p)
     ASSERT_EQ(gort_waitgroup_done(a->wg), 0);
 }
 
-/* A ping-pong of n round trips with a ponger (locked or not); returns how
- * many switches took the fast path meanwhile. */
-static uint64_t pingpong(long n, bool lock)
+/* A ping-pong with a ponger (locked or not) of n round trips, or until
+ * *until is set (then at most 10 s); returns how many switches took the
+ * direct path meanwhile and leaves the round trips made in
+ * pingpong_rounds. */
+static long pingpong_rounds;
+
+static uint64_t pingpong_until(long n, bool lock, _Atomic bool *until)
 {
     ASSERT_EQ(gort_chan_make(&c1, sizeof(long), 0), 0);
     ASSERT_EQ(gort_chan_make(&c2, sizeof(long), 0), 0);
     gort_waitgroup_t wg;
     gort_waitgroup_init(&wg);
     ASSERT_EQ(gort_waitgroup_add(&wg, 1), 0);
-    ponger_arg_t a = {.n = n, .lock = lock, .wg = &wg};
+    ponger_arg_t a = {.lock = lock, .wg = &wg};
     gort_stats_t before = stats_now();
     ASSERT_EQ(gort_go(ponger, &a), 0);
-    for (long i = 0; i < n; i++) {
+    int64_t deadline = test_now_ns() + 10 * 1000000000ll;
+    long i = 0;
+    for (; i < n && !(until && atomic_load(until)); i++) {
+        if (until)
+            ASSERT_LT(test_now_ns(), deadline);
         long v = -1;
         ASSERT_EQ(gort_chan_send(c1, &i), 0);
         ASSERT_EQ(gort_chan_recv(c2, &v, NULL), 0);
         ASSERT_EQ(v, i);
     }
+    long stop = -1;
+    ASSERT_EQ(gort_chan_send(c1, &stop), 0);
     ASSERT_EQ(gort_waitgroup_wait(&wg), 0);
     gort_stats_t after = stats_now();
     gort_chan_free(c1);
@@ -71,7 +82,13 @@ static uint64_t pingpong(long n, bool lock)
     ASSERT_LE(after.switches_direct - before.switches_direct, after.switches - before.switches);
     pingpong_preempted =
         after.preempts_sync + after.preempts_async != before.preempts_sync + before.preempts_async;
+    pingpong_rounds = i;
     return after.switches_direct - before.switches_direct;
+}
+
+static uint64_t pingpong(long n, bool lock)
+{
+    return pingpong_until(n, lock, NULL);
 }
 
 /* Every park of an n-round ping-pong switched directly (2n; the first one
@@ -109,50 +126,16 @@ static void sleeper(void *arg)
     atomic_store(&sleeper_woke, true);
 }
 
-static void ponger_until(void *arg)
-{
-    gort_waitgroup_t *wg = arg;
-    for (;;) {
-        long v;
-        ASSERT_EQ(gort_chan_recv(c1, &v, NULL), 0);
-        if (v < 0)
-            break;
-        ASSERT_EQ(gort_chan_send(c2, &v), 0);
-    }
-    ASSERT_EQ(gort_waitgroup_done(wg), 0);
-}
-
 static int main_pingpong_timer(void *arg)
 {
     (void)arg;
-    ASSERT_EQ(gort_chan_make(&c1, sizeof(long), 0), 0);
-    ASSERT_EQ(gort_chan_make(&c2, sizeof(long), 0), 0);
-    gort_waitgroup_t wg;
-    gort_waitgroup_init(&wg);
-    ASSERT_EQ(gort_waitgroup_add(&wg, 1), 0);
     atomic_store(&sleeper_woke, false);
     ASSERT_EQ(gort_go(sleeper, NULL), 0);
     ASSERT_EQ(gort_yield(), 0); /* the sleeper's timer is now on our P */
     ASSERT_NE(atomic_load(&gort__getm()->p->timer0when), 0);
-    gort_stats_t before = stats_now();
-    ASSERT_EQ(gort_go(ponger_until, &wg), 0);
-    int64_t deadline = test_now_ns() + 10 * 1000000000ll;
-    long i = 0;
-    for (; !atomic_load(&sleeper_woke); i++) {
-        ASSERT_LT(test_now_ns(), deadline); /* the timer never fired */
-        long v = -1;
-        ASSERT_EQ(gort_chan_send(c1, &i), 0);
-        ASSERT_EQ(gort_chan_recv(c2, &v, NULL), 0);
-        ASSERT_EQ(v, i);
-    }
-    long stop = -1;
-    ASSERT_EQ(gort_chan_send(c1, &stop), 0);
-    ASSERT_EQ(gort_waitgroup_wait(&wg), 0);
-    gort_stats_t after = stats_now();
+    uint64_t d = pingpong_until(LONG_MAX, false, &sleeper_woke); /* asserts it woke */
     /* Before it was due, the pending timer did not keep parks on g0. */
-    ASSERT_GE(after.switches_direct - before.switches_direct, (uint64_t)i);
-    gort_chan_free(c1);
-    gort_chan_free(c2);
+    ASSERT_GE(d, (uint64_t)pingpong_rounds);
     return 0;
 }
 
