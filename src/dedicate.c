@@ -179,7 +179,7 @@ void gort__ready_dedicated(gort__g_t *gp)
         gp->readyat = gort__nanotime();
     /* seq_cst: pairs with the sleeper's seq_cst CAS of dstate and its
      * reload of our status (see types.h). */
-    atomic_store(&gp->atomicstatus, Grunnable);
+    gort__store_seqcst(&gp->atomicstatus, Grunnable);
     uint32_t sleeping = DSTATE_SLEEPING;
     if (atomic_load(&lmp->dstate) == DSTATE_SLEEPING &&
         atomic_compare_exchange_strong(&lmp->dstate, &sleeping, DSTATE_RUNNING)) {

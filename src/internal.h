@@ -52,6 +52,18 @@ void gort__procyield(uint32_t cycles);
 void gort__usleep(uint32_t us);
 void gort__futex_foreign_counts(uint64_t *sleeps, uint64_t *wakes);
 
+/* ---- atomics ---- */
+/* A seq_cst store that is the store half of a Dekker pair (store x, then
+ * load y, while the other side stores y, then loads x: one of them must see
+ * the other). Written as an exchange: C11 gives atomic_store the same
+ * guarantee and x86 and aarch64 hardware keep it, but qemu-user (7.2, CI's
+ * aarch64 stage) translates aarch64's stlr; ldar with no barrier between
+ * them, so on an x86 host the load passes the store (tests/unit/dekker.c;
+ * in test_stw a dedicated thread slept through its wake-up). A
+ * read-modify-write is a locked instruction on the host. On x86 gcc emits
+ * the same xchg for both. */
+#define gort__store_seqcst(p, v) ((void)atomic_exchange((p), (v)))
+
 /* ---- lock.c ---- */
 /* key values of gort__mutex_t (see lock.c). */
 enum { GORT__MUTEX_UNLOCKED = 0, GORT__MUTEX_LOCKED = 1, GORT__MUTEX_SLEEPING = 2 };

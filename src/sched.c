@@ -442,7 +442,7 @@ static void begin_shutdown(void)
 {
     /* seq_cst: pairs with the acquire in gort__shutting_down(), and with
      * ready_foreign's increment + check (see there). */
-    atomic_store(&gort__sched.shutdown, true);
+    gort__store_seqcst(&gort__sched.shutdown, true);
     gort__lock(&gort__sched.lock);
     gort__m_t *mp;
     while ((mp = gort__mget()) != NULL)

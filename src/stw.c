@@ -237,7 +237,7 @@ static void stoptheworld(gort__g_t *gp)
     atomic_store(&gort__sched.stopwait, atomic_load(&gort__rt.gomaxprocs));
     /* seq_cst: see the file comment (pairs with dedrun_begin and
      * entersyscall). */
-    atomic_store(&gort__world.gcwaiting, 1);
+    gort__store_seqcst(&gort__world.gcwaiting, 1);
     gort__preemptall(self);
     if (self) {
         atomic_store_explicit(&self->status, Pgcstop, RELAXED);
@@ -380,7 +380,7 @@ static void starttheworld(gort__m_t *mp)
      * which would stop them again. Nobody can take a P before we unlock.
      * seq_cst: pairs with ded_gcwait (see the file comment). */
     atomic_store_explicit(&gort__world.owner, NULL, RELAXED);
-    atomic_store(&gort__world.gcwaiting, 0);
+    gort__store_seqcst(&gort__world.gcwaiting, 0);
     gort__p_t *runnable = procresize(mp, nprocs, &gfree);
     while (gfree) {
         gort__g_t *g = gfree;

@@ -117,7 +117,7 @@ void gort__entersyscall(void)
      * acquire CAS of whoever takes it: exitsyscallfast or sysmon's
      * retake): the store then the load of gcwaiting pair with the
      * stopper's store of gcwaiting then its walk of Psyscall Ps (stw.c). */
-    atomic_store(&pp->status, Psyscall);
+    gort__store_seqcst(&pp->status, Psyscall);
     if (GORT__UNLIKELY(atomic_load(&gort__world.gcwaiting)))
         gort__entersyscall_gcwait(pp);
 }

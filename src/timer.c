@@ -81,7 +81,7 @@ static void siftdown(gort__p_t *pp, int32_t i)
 static void update_timer0(gort__p_t *pp)
 {
     /* seq_cst: see the timer sleeper in findrunnable. */
-    atomic_store(&pp->timer0when, pp->ntimers ? pp->timers[0]->when : 0);
+    gort__store_seqcst(&pp->timer0when, pp->ntimers ? pp->timers[0]->when : 0);
 }
 
 static void heap_remove(gort__p_t *pp, gort__timer_t *t)
