@@ -67,7 +67,6 @@
 
 #define RELAXED memory_order_relaxed
 
-enum { DSTATE_RUNNING = 0, DSTATE_SLEEPING = 1 };
 /* The adaptive spin's floor: several times the runtime's own wake-up hop
  * (~1 us), or a budget halved after a miss could never catch a wake again. */
 #define SPIN_MIN_NS        ((int64_t)10 * 1000)
@@ -93,20 +92,26 @@ static gort__p_t *dpnew(void)
     return pp;
 }
 
-static gort__p_t *dpget(void)
+static gort__p_t *dpget(gort__g_t *gp)
 {
     gort__lock(&gort__rt.dedlock);
     gort__p_t *pp = gort__rt.dedfree;
     if (pp)
         gort__rt.dedfree = pp->dlink;
     gort__unlock(&gort__rt.dedlock);
-    return pp ? pp : dpnew();
+    if (!pp && !(pp = dpnew()))
+        return NULL;
+    gort__lock(&gort__rt.dedlock);
+    pp->dedg = gp;
+    gort__unlock(&gort__rt.dedlock);
+    return pp;
 }
 
 static void dpput(gort__p_t *pp)
 {
     atomic_store_explicit(&pp->status, Pidle, RELAXED);
     gort__lock(&gort__rt.dedlock);
+    pp->dedg = NULL;
     pp->dlink = gort__rt.dedfree;
     gort__rt.dedfree = pp;
     gort__unlock(&gort__rt.dedlock);
@@ -151,17 +156,20 @@ void gort__dedicated_ps_foreach(void (*fn)(gort__p_t *pp, void *arg), void *arg)
     gort__unlock(&gort__rt.dedlock);
 }
 
-int64_t gort__dedicated_timers_nextwhen(void)
+/* checkdead: can a dedicated P still make progress by itself - a pending
+ * timer, or its G runnable? The latter covers the window in which the G's
+ * M counts itself asleep (findrunnable_dedicated raises ndedsleeping before
+ * it looks at the G a last time): descheduled there, the M would otherwise
+ * make a running program look dead. */
+bool gort__dedicated_pending(void)
 {
-    int64_t min = 0;
+    bool pending = false;
     gort__lock(&gort__rt.dedlock);
-    for (gort__p_t *pp = gort__rt.dedall; pp; pp = pp->dall) {
-        int64_t w = atomic_load_explicit(&pp->timer0when, RELAXED);
-        if (w && (!min || w < min))
-            min = w;
-    }
+    for (gort__p_t *pp = gort__rt.dedall; pp && !pending; pp = pp->dall)
+        pending = atomic_load_explicit(&pp->timer0when, RELAXED) != 0 ||
+                  (pp->dedg && atomic_load(&pp->dedg->atomicstatus) == Grunnable);
     gort__unlock(&gort__rt.dedlock);
-    return min;
+    return pending;
 }
 
 /* ---- waking and waiting ---- */
@@ -393,7 +401,7 @@ GORT_API int gort_dedicate_os_thread(void)
     int err = ensure_spare_m(mp);
     if (err)
         return err;
-    gort__p_t *dp = dpget();
+    gort__p_t *dp = dpget(gp);
     if (!dp)
         return -ENOMEM;
     gort__stat_add(&mp->stats.dedicate_calls, 1);

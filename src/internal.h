@@ -326,7 +326,7 @@ void gort__ready_dedicated(gort__g_t *gp);
 gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp);
 void gort__wake_dedicatedms(void); /* sched.lock held */
 void gort__dedicated_mexit(gort__m_t *mp);
-int64_t gort__dedicated_timers_nextwhen(void);
+bool gort__dedicated_pending(void);
 void gort__dedicated_ps_foreach(void (*fn)(gort__p_t *pp, void *arg), void *arg);
 
 /* ---- sysmon.c ---- */

@@ -1297,7 +1297,7 @@ static bool looks_dead(void)
     if (run < 0)
         gort__throw("checkdead: inconsistent M counts");
     if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 || gort__timers_nextwhen() != 0 ||
-        gort__dedicated_timers_nextwhen() != 0 || gort__netpoll_waiting())
+        gort__dedicated_pending() || gort__netpoll_waiting())
         return false; /* (a descriptor may become ready: the outside world) */
     for (int32_t i = 0; i < gort__rt.gomaxprocs; i++)
         if (!gort__runqempty(gort__rt.allp[i]))

@@ -127,6 +127,9 @@ enum gort__waitreason {
     waitReasonCount
 };
 
+/* A dedicated M's futex word (m->dstate). */
+enum { DSTATE_RUNNING = 0, DSTATE_SLEEPING = 1 };
+
 /* ---- P status (Go's _P* values) ---- */
 enum gort__pstatus {
     Pidle = 0,    /* on sched.pidle or being handed over; no M */
@@ -283,8 +286,11 @@ typedef struct gort__p {
      * atomic read-modify-write (runq.c). Written with the world stopped
      * (gort__setsolo), read by the holder. */
     bool solo;
-    struct gort__p *dlink;   /* dedicated-P free list; rt.dedlock */
-    struct gort__p *dall;    /* every dedicated P of the run; rt.dedlock */
+    struct gort__p *dlink; /* dedicated-P free list; rt.dedlock */
+    struct gort__p *dall;  /* every dedicated P of the run; rt.dedlock */
+    /* The G this dedicated P belongs to, NULL while free; rt.dedlock (set
+     * by dpget, cleared by dpput). checkdead reads its status. */
+    struct gort__g *dedg;
     _Atomic uint32_t status; /* enum gort__pstatus; see the file comment */
     struct gort__p *link;    /* sched.pidle list; protected by sched.lock */
     /* Incremented on every non-inherited execute / syscall enter and exit by
