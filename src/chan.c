@@ -224,26 +224,19 @@ static bool giveup_handoff(gort__g_t *gp, void *arg)
 
 /* A dedicated goroutine waits for its hand-off on its own thread. Called
  * with c->lock held; released here; c is not touched again. */
+static bool handoff_done(const void *arg)
+{
+    const sudog_t *sg = arg;
+    /* acquire: pairs with the waker's release CAS to SG_DONE. */
+    return atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_DONE;
+}
+
 static GORT__NOINLINE void spin_for_handoff(gort__g_t *gp, gort_chan_t *c, sudog_t *sg,
                                             enum gort__waitreason reason)
 {
-    gort__m_t *mp = gp->m;
     gort__unlock(&c->lock);
-    int64_t end = gort__nanotime() + mp->spin_ns;
-    for (int n = 0;; n++) {
-        gort__procyield(10);
-        if (atomic_load_explicit(&sg->spin, memory_order_acquire) == SG_DONE) {
-            gort__ded_spin_adapt(mp, true);
-            return;
-        }
-        if (GORT__UNLIKELY(gort__gcwaiting() || gort__shutting_down()))
-            break;
-        if ((n & 15) == 15 && gort__nanotime() >= end) {
-            gort__ded_spin_adapt(mp, false);
-            break;
-        }
-    }
-    gort__park_g(gp, giveup_handoff, sg, reason);
+    if (gort__ded_spin(gp->m, handoff_done, sg) != 1)
+        gort__park_g(gp, giveup_handoff, sg, reason);
 }
 
 /* ---- send ---- */

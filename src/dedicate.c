@@ -174,6 +174,22 @@ bool gort__dedicated_pending(void)
 
 /* ---- waking and waiting ---- */
 
+/* Moves mp's dstate from SLEEPING to RUNNING and takes mp out of
+ * ndedsleeping; true for the one caller that did (the M itself in
+ * ded_awake, or one waker, which then owes it a futex wake). The plain load
+ * first spares the line a locked write when the M is awake. seq_cst CAS:
+ * pairs with the sleeper's CAS to SLEEPING and the waker's status store
+ * (types.h). */
+static bool ded_wake_claim(gort__m_t *mp)
+{
+    uint32_t sleeping = DSTATE_SLEEPING;
+    if (atomic_load(&mp->dstate) != DSTATE_SLEEPING ||
+        !atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING))
+        return false;
+    atomic_fetch_sub(&gort__sched.ndedsleeping, 1);
+    return true;
+}
+
 /* The ready corollary: gp is dedicated and parked; make it runnable and
  * wake its thread if (and only if) it sleeps. */
 void gort__ready_dedicated(gort__g_t *gp)
@@ -188,10 +204,7 @@ void gort__ready_dedicated(gort__g_t *gp)
     /* seq_cst: pairs with the sleeper's seq_cst CAS of dstate and its
      * reload of our status (see types.h). */
     gort__store_seqcst(&gp->atomicstatus, Grunnable);
-    uint32_t sleeping = DSTATE_SLEEPING;
-    if (atomic_load(&lmp->dstate) == DSTATE_SLEEPING &&
-        atomic_compare_exchange_strong(&lmp->dstate, &sleeping, DSTATE_RUNNING)) {
-        atomic_fetch_sub(&gort__sched.ndedsleeping, 1); /* woken: see ded_awake */
+    if (ded_wake_claim(lmp)) {
         atomic_fetch_add_explicit(&gort__sched.ded_direct_wakes, 1, RELAXED);
         atomic_fetch_add_explicit(&gort__sched.progress, 1, RELAXED);
         gort__futexwakeup(&lmp->dstate, 1);
@@ -206,9 +219,9 @@ bool gort__spin_allowed(int self)
     return busy - self < gort__rt.ncpu;
 }
 
-static bool g_runnable(gort__g_t *gp)
+static bool g_runnable(const void *gp)
 {
-    return atomic_load(&gp->atomicstatus) == Grunnable;
+    return atomic_load(&((const gort__g_t *)gp)->atomicstatus) == Grunnable;
 }
 
 /* The adaptive spin budget of a dedicated M: doubled (up to the bound)
@@ -231,15 +244,11 @@ void gort__ded_spin_adapt(gort__m_t *mp, bool caught)
         mp->spin_ns = mp->spin_ns / 2 < floor ? floor : mp->spin_ns / 2;
 }
 
-/* A dedicated M leaves its sleep (or gives it up): if dstate still says
- * SLEEPING it moves it to RUNNING and leaves ndedsleeping; if a waker did
- * that first, the waker left the count for it. seq_cst CAS: as the
- * waker's. */
+/* A dedicated M leaves its sleep (or gives it up): if no waker claimed the
+ * wake-up first, it takes itself out of ndedsleeping. */
 static void ded_awake(gort__m_t *mp)
 {
-    uint32_t s = DSTATE_SLEEPING;
-    if (atomic_compare_exchange_strong(&mp->dstate, &s, DSTATE_RUNNING))
-        atomic_fetch_sub(&gort__sched.ndedsleeping, 1);
+    (void)ded_wake_claim(mp);
 }
 
 /* findrunnable for a dedicated P: only its own G, its own timers; no
@@ -266,25 +275,11 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
         if (g_runnable(gp))
             return gp;
         if (mp->spin_ns > 0 && gort__spin_allowed(1)) { /* busy counts us */
-            int64_t end = gort__nanotime() + mp->spin_ns;
-            int n = 0;
-            bool stop = false;
-            for (;;) {
-                gort__procyield(10);
-                if (g_runnable(gp)) {
-                    gort__ded_spin_adapt(mp, true);
-                    return gp;
-                }
-                if (GORT__UNLIKELY(gort__gcwaiting())) {
-                    stop = true; /* leave the count at the top */
-                    break;
-                }
-                if ((++n & 15) == 0 && gort__nanotime() >= end)
-                    break;
-            }
-            if (stop)
-                continue;
-            gort__ded_spin_adapt(mp, false);
+            int r = gort__ded_spin(mp, g_runnable, gp);
+            if (r == 1)
+                return gp;
+            if (r < 0)
+                continue; /* the stop or shutdown is handled at the top */
         }
         gort__dedrun_end(mp); /* about to sleep: stopped for any stop */
         /* Counted asleep before dstate says so: whoever then moves dstate
@@ -321,13 +316,9 @@ void gort__wake_dedicatedms(void)
 {
     /* Only dstate is read: m->dedicated belongs to the M itself. A
      * non-dedicated M's dstate is never SLEEPING, so its CAS fails. */
-    for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink) {
-        uint32_t sleeping = DSTATE_SLEEPING;
-        if (atomic_compare_exchange_strong(&mp->dstate, &sleeping, DSTATE_RUNNING)) {
-            atomic_fetch_sub(&gort__sched.ndedsleeping, 1); /* see ded_awake */
+    for (gort__m_t *mp = gort__sched.allm; mp; mp = mp->alllink)
+        if (ded_wake_claim(mp))
             gort__futexwakeup(&mp->dstate, 1);
-        }
-    }
 }
 
 /* Moves every timer of from onto to's heap (Go's moveTimers). */

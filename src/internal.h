@@ -271,6 +271,30 @@ static inline bool gort__gcwaiting(void)
 {
     return atomic_load_explicit(&gort__world.gcwaiting, memory_order_relaxed) != 0;
 }
+
+/* The dedicated spin (dedicate.c's file comment): a dedicated M about to
+ * sleep polls done(arg) between short PAUSE runs for up to mp->spin_ns.
+ * Returns 1 when done (the budget grows), 0 when the budget ran out (it
+ * shrinks), -1 when a stop or shutdown cut the spin short (unchanged).
+ * Inline, so that done is inlined too. */
+static inline int gort__ded_spin(gort__m_t *mp, bool (*done)(const void *arg), const void *arg)
+{
+    int64_t end = gort__nanotime() + mp->spin_ns;
+    for (int n = 0;; n++) {
+        gort__procyield(10);
+        if (done(arg)) {
+            gort__ded_spin_adapt(mp, true);
+            return 1;
+        }
+        if (GORT__UNLIKELY(gort__gcwaiting() || gort__shutting_down()))
+            return -1;
+        if ((n & 15) == 15 && gort__nanotime() >= end) {
+            gort__ded_spin_adapt(mp, false);
+            return 0;
+        }
+    }
+}
+
 void gort__preemptall(gort__p_t *self);
 void gort__preemptone(gort__p_t *pp); /* sysmon.c */
 void gort__gcstop_p(gort__p_t *pp);   /* sched.lock held */
