@@ -217,10 +217,18 @@ gort__g_t *gort__netpoll(int64_t delay)
         uint64_t data = evs[i].data.u64;
         uint32_t e = evs[i].events;
         if (data == 0) { /* the eventfd */
-            uint64_t v;
-            ssize_t r = read(evfd, &v, sizeof v);
-            (void)r;
-            atomic_store(&wakesig, 0);
+            /* Only a blocking poll consumes a break (as Go's netpoll): a
+             * non-blocking one (netpoll_try, findrunnable) could take the
+             * poke meant for the sleeper that is about to block, which
+             * would then sleep its old timeout. The eventfd is
+             * level-triggered: left unread, it wakes the next blocking
+             * poll at once. */
+            if (delay != 0) {
+                uint64_t v;
+                ssize_t r = read(evfd, &v, sizeof v);
+                (void)r;
+                atomic_store(&wakesig, 0);
+            }
             continue;
         }
         gort_fd_t *f = (gort_fd_t *)(uintptr_t)(data & PTR_MASK);
