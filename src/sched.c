@@ -1093,6 +1093,11 @@ top:
     /* Sleep until the earliest timer, if no other M does, blocked in the
      * netpoller when there is one (Go's blocking netpoll with a timeout),
      * then take an idle P and run what woke us. */
+    /* seq_cst fence: our P's release (npidle, sched.lock) before the load
+     * of waiters pairs with a netpoll commit's waiters increment before its
+     * wakep (npidle): either it finds our P or we see its waiter. The RMWs
+     * alone do not keep a later plain load after them on aarch64. */
+    atomic_thread_fence(SEQCST);
     bool polling = gort__netpoll_inited() && gort__netpoll_waiting();
     if (polling || gort__timers_nextwhen() != 0) {
         int32_t zero = 0;
@@ -1100,6 +1105,9 @@ top:
          * the load of timersleeping in wake_for: either the adder sees us
          * as the sleeper and pokes, or we see its timer below. */
         if (atomic_compare_exchange_strong(&gort__sched.timersleeping, &zero, 1)) {
+            /* The fence keeps timers_nextwhen's relaxed loads after the CAS
+             * (aarch64's ldaxr/stlxr does not). */
+            atomic_thread_fence(SEQCST);
             uint32_t seq = atomic_load(&gort__sched.timerwake);
             int64_t until = gort__timers_nextwhen();
             atomic_store(&gort__sched.sleepuntil, until);
