@@ -116,89 +116,11 @@ static double run_pingpong_gort(long n, int procs, double *sw)
     return (double)a.elapsed_ns / (double)n;
 }
 
-/* futex ping-pong baseline (as in bench_switch) */
-typedef struct fpp {
-    _Atomic uint32_t turn;
-    long rounds;
-    int cpu[2];
-    pthread_barrier_t start;
-    int64_t t0, t1;
-} fpp_t;
-
-typedef struct fpp_thread {
-    fpp_t *pp;
-    uint32_t me;
-} fpp_thread_t;
-
-static void futex_wait(_Atomic uint32_t *w, uint32_t val)
-{
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *w)
-{
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void wait_turn(fpp_t *pp, uint32_t me)
-{
-    while (atomic_load_explicit(&pp->turn, memory_order_acquire) != me)
-        futex_wait(&pp->turn, 1 - me);
-}
-
-static void give_turn(fpp_t *pp, uint32_t me)
-{
-    atomic_store_explicit(&pp->turn, 1 - me, memory_order_release);
-    futex_wake(&pp->turn);
-}
-
-static void *fpp_thread(void *p)
-{
-    fpp_thread_t *t = p;
-    fpp_t *pp = t->pp;
-    int cpu = pp->cpu[t->me];
-    if (cpu >= 0) {
-        int r = bench_pin_self(cpu);
-        if (r != 0)
-            bench_die("sched_setaffinity(cpu %d): %s", cpu, strerror(-r));
-    }
-    pthread_barrier_wait(&pp->start);
-    if (t->me == 0)
-        pp->t0 = bench_now_ns();
-    for (long i = 0; i < pp->rounds; i++) {
-        wait_turn(pp, t->me);
-        give_turn(pp, t->me);
-    }
-    if (t->me == 0) {
-        wait_turn(pp, 0);
-        pp->t1 = bench_now_ns();
-    }
-    return NULL;
-}
-
-/* Returns ns per round trip (two hand-overs). */
+/* The futex ping-pong baseline (bench_common.h), no spin: ns per round
+ * trip (two hand-overs). */
 static double run_pingpong_futex(long rounds, int cpu0, int cpu1)
 {
-    fpp_t pp;
-    memset(&pp, 0, sizeof pp);
-    atomic_init(&pp.turn, 0);
-    pp.rounds = rounds;
-    pp.cpu[0] = cpu0;
-    pp.cpu[1] = cpu1;
-    pthread_barrier_init(&pp.start, NULL, 2);
-    fpp_thread_t ts[2] = {{&pp, 0}, {&pp, 1}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++) {
-        int r = pthread_create(&th[i], NULL, fpp_thread, &ts[i]);
-        if (r != 0)
-            bench_die("pthread_create: %s", strerror(r));
-    }
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&pp.start);
-    /* Thread 0 waits for its turn rounds + 1 times, thread 1 hands it
-     * back rounds times: `rounds` full round trips. */
-    return (double)(pp.t1 - pp.t0) / (double)rounds;
+    return (double)bench_futex_pingpong(rounds, cpu0, cpu1, 0).ns / (double)rounds;
 }
 
 /* ---- 2. buffered throughput ---------------------------------------------- */

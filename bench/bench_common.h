@@ -41,6 +41,10 @@
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <linux/futex.h>
 #endif
 
 #ifndef BENCH_BUILD_TYPE
@@ -78,6 +82,14 @@ static inline int64_t bench_cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Context switches of the whole process so far (voluntary + involuntary). */
+static inline long bench_csw_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
 /* ---- errors ---- */
@@ -481,6 +493,120 @@ static inline int bench_gort_run(gort_main_fn fn, void *arg, int gomaxprocs)
     if (r < 0)
         bench_die("gort_main(GOMAXPROCS=%d) failed: %s (%d)", gomaxprocs, gort_strerror(r), r);
     return r;
+}
+
+/* ---- the pthread + futex ping-pong baseline ---- */
+
+/* Two threads hand a turn word back and forth `rounds` times: each waits for
+ * its turn (checking the word up to `spin` times with a PAUSE between, then
+ * FUTEX_WAIT), then gives the turn back with a store and a FUTEX_WAKE. Thread
+ * i is pinned to cpu[i] unless it is < 0. Thread 0 reads the counters just
+ * before its first wait and just after the last hand-back. The baseline of
+ * bench_chan, bench_switch and bench_locked_pingpong. */
+typedef struct bench_fpp_result {
+    int64_t ns, cpu_ns; /* elapsed, and process CPU time */
+    long csw;           /* process context switches */
+    long long migr;     /* CPU migrations, -1 if unavailable (bench_migr_open) */
+} bench_fpp_result_t;
+
+typedef struct bench_fpp {
+    _Atomic uint32_t turn; /* whose turn: 0 or 1 */
+    long rounds;
+    int cpu[2];
+    int spin;
+    pthread_barrier_t start;
+    int64_t t0, t1, u0, u1;
+    long c0, c1;
+    long long m0, m1;
+} bench_fpp_t;
+
+typedef struct bench_fpp_thread {
+    bench_fpp_t *pp;
+    uint32_t me;
+} bench_fpp_thread_t;
+
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline void bench_fpp_wait_turn(bench_fpp_t *pp, uint32_t me)
+{
+    for (int i = 0; i < pp->spin; i++) {
+        if (atomic_load_explicit(&pp->turn, memory_order_acquire) == me)
+            return;
+        bench_cpu_relax();
+    }
+    while (atomic_load_explicit(&pp->turn, memory_order_acquire) != me)
+        syscall(SYS_futex, (uint32_t *)&pp->turn, FUTEX_WAIT_PRIVATE, 1 - me, NULL, NULL, 0);
+}
+
+static inline void bench_fpp_give_turn(bench_fpp_t *pp, uint32_t me)
+{
+    atomic_store_explicit(&pp->turn, 1 - me, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&pp->turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static inline void *bench_fpp_thread(void *p)
+{
+    bench_fpp_thread_t *t = p;
+    bench_fpp_t *pp = t->pp;
+    int cpu = pp->cpu[t->me];
+    if (cpu >= 0) {
+        int r = bench_pin_self(cpu);
+        if (r != 0)
+            bench_die("sched_setaffinity(cpu %d): %s", cpu, strerror(-r));
+    }
+    pthread_barrier_wait(&pp->start);
+    if (t->me == 0) {
+        pp->c0 = bench_csw_now();
+        pp->m0 = bench_migr_now();
+        pp->u0 = bench_cpu_ns();
+        pp->t0 = bench_now_ns();
+    }
+    for (long i = 0; i < pp->rounds; i++) {
+        bench_fpp_wait_turn(pp, t->me);
+        bench_fpp_give_turn(pp, t->me);
+    }
+    if (t->me == 0) {
+        bench_fpp_wait_turn(pp, 0); /* the last hand-back from thread 1 */
+        pp->t1 = bench_now_ns();
+        pp->u1 = bench_cpu_ns();
+        pp->m1 = bench_migr_now();
+        pp->c1 = bench_csw_now();
+    }
+    return NULL;
+}
+
+/* Thread 0 waits for its turn rounds + 1 times and thread 1 hands it back
+ * rounds times: `rounds` full round trips. */
+static inline bench_fpp_result_t bench_futex_pingpong(long rounds, int cpu0, int cpu1, int spin)
+{
+    bench_fpp_t pp;
+    memset(&pp, 0, sizeof pp);
+    atomic_init(&pp.turn, 0);
+    pp.rounds = rounds;
+    pp.cpu[0] = cpu0;
+    pp.cpu[1] = cpu1;
+    pp.spin = spin;
+    pthread_barrier_init(&pp.start, NULL, 2);
+    bench_fpp_thread_t ts[2] = {{&pp, 0}, {&pp, 1}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        int r = pthread_create(&th[i], NULL, bench_fpp_thread, &ts[i]);
+        if (r != 0)
+            bench_die("pthread_create: %s", strerror(r));
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&pp.start);
+    bench_fpp_result_t res = {pp.t1 - pp.t0, pp.u1 - pp.u0, pp.c1 - pp.c0,
+                              pp.m0 < 0 || pp.m1 < 0 ? -1 : pp.m1 - pp.m0};
+    return res;
 }
 
 #endif /* GORT_BENCH_COMMON_H */

@@ -51,14 +51,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-/* ---- process-wide counters ---- */
-
-static long csw_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_nvcsw + ru.ru_nivcsw;
-}
+/* ---- threads ---- */
 
 /* The calling thread's identity, without a system call: pthread_self()
  * through a volatile pointer, so that the compiler cannot reuse a value
@@ -197,7 +190,7 @@ static int pp_client(void *p)
     unsigned long ctid = thread_id();
     long ctidch = 0;
     gort_stats_t s0 = stats_now();
-    long c0 = csw_now();
+    long c0 = bench_csw_now();
     long long m0 = bench_migr_now();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < a->rounds; i++) {
@@ -211,7 +204,7 @@ static int pp_client(void *p)
     }
     int64_t t1 = bench_now_ns();
     long long m1 = bench_migr_now();
-    long c1 = csw_now();
+    long c1 = bench_csw_now();
     gort_stats_t s1 = stats_now();
     double n = (double)a->rounds;
     a->s.ns = (double)(t1 - t0) / n;
@@ -269,15 +262,6 @@ typedef struct fpp_thread {
     long catches, sleeps, wakes, cpuch;
 } __attribute__((aligned(64))) fpp_thread_t;
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ __volatile__("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /* Waits for our mailbox to be full, spinning first as a dedicated thread
  * does (dedicate.c findrunnable_dedicated): up to budget ns, PAUSE x10
  * between checks, the clock read every 16 checks; the budget doubles after
@@ -291,7 +275,7 @@ static void box_recv(fpp_thread_t *t)
         int n = 0;
         for (;;) {
             for (int i = 0; i < 10; i++)
-                cpu_relax();
+                bench_cpu_relax();
             if (atomic_load_explicit(w, memory_order_acquire) == BOX_FULL) {
                 t->catches++;
                 if (pp->adaptive)
@@ -339,7 +323,7 @@ static void *fpp_thread(void *p)
     int lastcpu = sched_getcpu();
     pthread_barrier_wait(&pp->start);
     if (t->me == 0) {
-        pp->c0 = csw_now();
+        pp->c0 = bench_csw_now();
         pp->m0 = bench_migr_now();
         pp->t0 = bench_now_ns();
         for (long i = 0; i < pp->rounds; i++) {
@@ -348,7 +332,7 @@ static void *fpp_thread(void *p)
         }
         pp->t1 = bench_now_ns();
         pp->m1 = bench_migr_now();
-        pp->c1 = csw_now();
+        pp->c1 = bench_csw_now();
     } else {
         for (long i = 0; i < pp->rounds; i++) {
             box_recv(t);
@@ -470,7 +454,7 @@ static int wl_main(void *p)
     for (int i = 0; i < WL_G; i++)
         a->slot[i].tidch = a->slot[i].cpuch = 0;
     gort_stats_t s0 = stats_now();
-    long c0 = csw_now();
+    long c0 = bench_csw_now();
     long long m0 = bench_migr_now();
     int64_t t0 = bench_now_ns();
     for (long r = 0; r < a->rounds; r++)
@@ -478,7 +462,7 @@ static int wl_main(void *p)
             gort_chan_send(a->slot[i].ch, &r);
     int64_t t1 = bench_now_ns();
     long long m1 = bench_migr_now();
-    long c1 = csw_now();
+    long c1 = bench_csw_now();
     gort_stats_t s1 = stats_now();
     for (int i = 0; i < WL_G; i++)
         gort_chan_close(a->slot[i].ch);
@@ -531,14 +515,14 @@ static int cy_main(void *p)
         if (gort_dedicate_os_thread() || gort_undedicate_os_thread())
             a->err = 1;
     gort_stats_t s0 = stats_now();
-    long c0 = csw_now();
+    long c0 = bench_csw_now();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < a->cycles; i++) {
         gort_dedicate_os_thread();
         gort_undedicate_os_thread();
     }
     int64_t t1 = bench_now_ns();
-    long c1 = csw_now();
+    long c1 = bench_csw_now();
     gort_stats_t s1 = stats_now();
     double n = (double)a->cycles;
     a->s.ns = (double)(t1 - t0) / n;

@@ -39,24 +39,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-/* ---- process-wide counters ---- */
-
-/* CPU time of the whole process (all threads): unlike elapsed time it does
- * not grow while other processes hold the CPUs. */
-static int64_t cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static long csw_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_nvcsw + ru.ru_nivcsw;
-}
-
+/* One configuration's result, per round trip. */
 typedef struct sample {
     double ns, cpu_ns, csw, migr, futex, startlocked, server_cpu_changes, server_tid_changes;
 } sample_t;
@@ -152,9 +135,9 @@ static int client_main(void *p)
     gort_chan_recv(a->resp, &w, NULL);
 
     gort_stats_t s0 = stats_now();
-    long c0 = csw_now();
+    long c0 = bench_csw_now();
     long long m0 = bench_migr_now();
-    int64_t u0 = cpu_now();
+    int64_t u0 = bench_cpu_ns();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < a->rounds; i++) {
         v = i;
@@ -164,9 +147,9 @@ static int client_main(void *p)
             a->err = 4;
     }
     int64_t t1 = bench_now_ns();
-    int64_t u1 = cpu_now();
+    int64_t u1 = bench_cpu_ns();
     long long m1 = bench_migr_now();
-    long c1 = csw_now();
+    long c1 = bench_csw_now();
     gort_stats_t s1 = stats_now();
     double n = (double)a->rounds;
     a->s.ns = (double)(t1 - t0) / n;
@@ -198,81 +181,18 @@ static sample_t run_gort(bool locked, long rounds, int procs)
     return a.s;
 }
 
-/* ---- pthread futex ping-pong baseline (as bench_switch's, no spin) ---- */
-
-typedef struct fpp {
-    _Atomic uint32_t turn;
-    long rounds;
-    pthread_barrier_t start;
-    int64_t t0, t1;
-    long c0, c1;
-    long long m0, m1;
-    int64_t u0, u1;
-} fpp_t;
-
-typedef struct fpp_thread {
-    fpp_t *pp;
-    uint32_t me;
-} fpp_thread_t;
-
-static void wait_turn(fpp_t *pp, uint32_t me)
-{
-    while (atomic_load_explicit(&pp->turn, memory_order_acquire) != me)
-        syscall(SYS_futex, (uint32_t *)&pp->turn, FUTEX_WAIT_PRIVATE, 1 - me, NULL, NULL, 0);
-}
-
-static void give_turn(fpp_t *pp, uint32_t me)
-{
-    atomic_store_explicit(&pp->turn, 1 - me, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&pp->turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void *fpp_thread(void *p)
-{
-    fpp_thread_t *t = p;
-    fpp_t *pp = t->pp;
-    pthread_barrier_wait(&pp->start);
-    if (t->me == 0) {
-        pp->c0 = csw_now();
-        pp->m0 = bench_migr_now();
-        pp->u0 = cpu_now();
-        pp->t0 = bench_now_ns();
-    }
-    for (long i = 0; i < pp->rounds; i++) {
-        wait_turn(pp, t->me);
-        give_turn(pp, t->me);
-    }
-    if (t->me == 0) {
-        wait_turn(pp, 0);
-        pp->t1 = bench_now_ns();
-        pp->u1 = cpu_now();
-        pp->m1 = bench_migr_now();
-        pp->c1 = csw_now();
-    }
-    return NULL;
-}
+/* ---- the pthread futex ping-pong baseline (bench_common.h), no spin ---- */
 
 static sample_t run_futex(long rounds)
 {
-    fpp_t pp;
-    memset(&pp, 0, sizeof pp);
-    pp.rounds = rounds;
-    pthread_barrier_init(&pp.start, NULL, 2);
-    fpp_thread_t ts[2] = {{&pp, 0}, {&pp, 1}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++)
-        if (pthread_create(&th[i], NULL, fpp_thread, &ts[i]) != 0)
-            bench_die("pthread_create failed");
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&pp.start);
+    bench_fpp_result_t res = bench_futex_pingpong(rounds, -1, -1, 0);
     sample_t s;
     memset(&s, 0, sizeof s);
     double n = (double)rounds;
-    s.ns = (double)(pp.t1 - pp.t0) / n;
-    s.cpu_ns = (double)(pp.u1 - pp.u0) / n;
-    s.csw = (double)(pp.c1 - pp.c0) / n;
-    s.migr = pp.m0 < 0 || pp.m1 < 0 ? -1 : (double)(pp.m1 - pp.m0) / n;
+    s.ns = (double)res.ns / n;
+    s.cpu_ns = (double)res.cpu_ns / n;
+    s.csw = (double)res.csw / n;
+    s.migr = res.migr < 0 ? -1 : (double)res.migr / n;
     return s;
 }
 

@@ -108,102 +108,10 @@ static double run_gort(long n, uint64_t *switches, double *cpu_ns_per_switch)
 
 /* ---- futex ping-pong baseline ---- */
 
-typedef struct pp {
-    _Atomic uint32_t turn; /* whose turn: 0 or 1 */
-    long rounds;
-    int cpu[2]; /* pin thread i to cpu[i], or -1 */
-    int spin;   /* PAUSEs on the turn word before FUTEX_WAIT */
-    pthread_barrier_t start;
-    int64_t t0, t1;
-} pp_t;
-
-typedef struct pp_thread {
-    pp_t *pp;
-    uint32_t me;
-} pp_thread_t;
-
-static void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ __volatile__("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
-static void futex_wait(_Atomic uint32_t *w, uint32_t val)
-{
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *w)
-{
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static void wait_turn(pp_t *pp, uint32_t me)
-{
-    for (int i = 0; i < pp->spin; i++) {
-        if (atomic_load_explicit(&pp->turn, memory_order_acquire) == me)
-            return;
-        cpu_relax();
-    }
-    while (atomic_load_explicit(&pp->turn, memory_order_acquire) != me)
-        futex_wait(&pp->turn, 1 - me);
-}
-
-static void give_turn(pp_t *pp, uint32_t me)
-{
-    atomic_store_explicit(&pp->turn, 1 - me, memory_order_release);
-    futex_wake(&pp->turn);
-}
-
-static void *pp_thread(void *p)
-{
-    pp_thread_t *t = p;
-    pp_t *pp = t->pp;
-    int cpu = pp->cpu[t->me];
-    if (cpu >= 0) {
-        int r = bench_pin_self(cpu);
-        if (r != 0)
-            bench_die("sched_setaffinity(cpu %d): %s", cpu, strerror(-r));
-    }
-    pthread_barrier_wait(&pp->start);
-    if (t->me == 0)
-        pp->t0 = bench_now_ns();
-    for (long i = 0; i < pp->rounds; i++) {
-        wait_turn(pp, t->me);
-        give_turn(pp, t->me);
-    }
-    if (t->me == 0) {
-        wait_turn(pp, 0); /* the last hand-back from thread 1 */
-        pp->t1 = bench_now_ns();
-    }
-    return NULL;
-}
-
-/* Returns ns per one-way switch. */
+/* The futex ping-pong baseline (bench_common.h): ns per one-way switch. */
 static double run_pingpong(long rounds, int cpu0, int cpu1, int spin)
 {
-    pp_t pp;
-    memset(&pp, 0, sizeof pp);
-    atomic_init(&pp.turn, 0);
-    pp.rounds = rounds;
-    pp.cpu[0] = cpu0;
-    pp.cpu[1] = cpu1;
-    pp.spin = spin;
-    pthread_barrier_init(&pp.start, NULL, 2);
-    pp_thread_t ts[2] = {{&pp, 0}, {&pp, 1}};
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++) {
-        int r = pthread_create(&th[i], NULL, pp_thread, &ts[i]);
-        if (r != 0)
-            bench_die("pthread_create: %s", strerror(r));
-    }
-    for (int i = 0; i < 2; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&pp.start);
-    return (double)(pp.t1 - pp.t0) / (double)(2 * rounds);
+    return (double)bench_futex_pingpong(rounds, cpu0, cpu1, spin).ns / (double)(2 * rounds);
 }
 
 static void usage(const char *argv0)

@@ -95,20 +95,6 @@ static gort_stats_t stats_now(void)
     return st;
 }
 
-static int64_t cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static long csw_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_nvcsw + ru.ru_nivcsw;
-}
-
 /* One call in the given mode; returns 1 if it did not return ppid. */
 static inline long one_call(int mode, long ppid)
 {
@@ -184,13 +170,13 @@ static int run_main(void *p)
          * above) starts at the loop. */
         gort_yield();
         gort_stats_t s0 = stats_now();
-        long c0 = csw_now();
-        int64_t u0 = cpu_now();
+        long c0 = bench_csw_now();
+        int64_t u0 = bench_cpu_ns();
         int64_t t0 = bench_now_ns();
         a->bad += run_mode(m, n, m == M_EAGER ? EAGER_BATCH : BATCH, ppid, &a->s[m].best_ns);
         int64_t t1 = bench_now_ns();
-        int64_t u1 = cpu_now();
-        long c1 = csw_now();
+        int64_t u1 = bench_cpu_ns();
+        long c1 = bench_csw_now();
         gort_stats_t s1 = stats_now();
         sample_t *s = &a->s[m];
         s->ns = (double)(t1 - t0) / (double)n;
