@@ -279,7 +279,7 @@ int main(int argc, char **argv)
     }
 
     double v[BENCH_MAX_RUNS], med_ns[MAXCONF], med_csw[MAXCONF];
-    char name[64];
+    char name[sizeof names[0] + 32]; /* a name, "_", a field (<= 31) */
     enum { NF = 8 };
     const char *fields[NF] = {"ns_per_rt",
                               "cpu_ns_per_rt",
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
                                    x->server_tid_changes};
                 v[r] = vals[f];
             }
-            snprintf(name, sizeof name, "%s_%s", names[k], fields[f]);
+            snprintf(name, sizeof name, "%.47s_%.31s", names[k], fields[f]);
             double m = bench_report(name, units[f], v, runs);
             if (f == 0)
                 med_ns[k] = m;
