@@ -2,7 +2,10 @@
  * timer.c - per-P timer heaps, sleep, and the public timers (Go's time.go).
  *
  * Every P has a 4-ary min-heap of timers ordered by `when` (monotonic ns)
- * under its timerslock. A timer is added to the heap of the P that adds it.
+ * under its timerslock. A timer is added to the heap of the P that adds it,
+ * except a public timer added by a dedicated goroutine, which goes on a
+ * normal P (public_timer_p): a dedicated P's heap holds only its own
+ * goroutine's waits (sleep, deadlines), run by its M while it waits.
  * Timers are run by the scheduler, never by a timer thread:
  *  - findrunnable runs its own P's expired timers at every pass
  *    (gort__checktimers), and those of other Ps whose earliest timer is due
@@ -157,7 +160,10 @@ int gort__addtimer_on(gort__p_t *pp, gort__timer_t *t)
         gort__unlock(&pp->timerslock);
         return -ENOMEM;
     }
-    bool first = pp->timers[0] == t;
+    /* A dedicated P's timers are its own goroutine's waits, added by that
+     * goroutine just before it parks: its M reads timer0when when it goes
+     * to sleep, so nobody needs a poke. */
+    bool first = pp->timers[0] == t && !pp->dedicated;
     /* Read under the lock: once it is dropped, another M may fire t and
      * re-arm (periodic) or free it. */
     int64_t when = t->when;
@@ -335,6 +341,20 @@ static void public_fire(gort__timer_t *t, int64_t now)
     }
 }
 
+/* The P a public timer goes on: the caller's, or a normal one if the
+ * caller is dedicated. A dedicated P's timers run only while its goroutine
+ * waits (findrunnable_dedicated) and no other M looks at them, so there a
+ * timer would fire only when that goroutine next blocks, however late; on
+ * a normal P idle Ms and the timer sleeper run it. This also keeps public
+ * timers, which other goroutines may stop or free at any time, out of
+ * gort__movetimers when the dedicated P is given back. */
+static gort__p_t *public_timer_p(void)
+{
+    gort__p_t *pp = gort__getm()->p;
+    /* allp[0] exists for the whole run (GOMAXPROCS >= 1). */
+    return pp->dedicated ? atomic_load_explicit(&gort__rt.allp[0], memory_order_relaxed) : pp;
+}
+
 static int64_t deadline_after(int64_t delay)
 {
     int64_t now = gort__nanotime();
@@ -367,7 +387,7 @@ GORT_API int gort_timer_start(gort_timer_t **out, int64_t delay_ns, int64_t peri
     /* *out is set before the timer is armed: a fn goroutine of an early
      * firing may already use it. */
     *out = pt;
-    int err = gort__addtimer(&pt->t);
+    int err = gort__addtimer_on(public_timer_p(), &pt->t);
     if (err) {
         *out = NULL;
         free(pt);
@@ -398,7 +418,7 @@ GORT_API int gort_timer_reset(gort_timer_t *pt, int64_t delay_ns, int64_t period
     bool removed = gort__deltimer(&pt->t);
     pt->t.period = period_ns;
     pt->t.when = deadline_after(delay_ns);
-    int err = gort__addtimer(&pt->t);
+    int err = gort__addtimer_on(public_timer_p(), &pt->t);
     gort__unlock(&pt->oplock);
     if (err)
         return err;

@@ -1600,7 +1600,8 @@ static void tm_undedicate_g(void *arg)
     (void)arg;
     gort_chan_t *ch;
     ASSERT_EQ(gort_chan_make(&ch, sizeof(int64_t), 1), 0);
-    /* Fires while dedicated: run by the dedicated thread itself. */
+    /* Started while dedicated: it goes on a normal P (timer.c
+     * public_timer_p) and its tick wakes us on our thread. */
     ASSERT_EQ(gort_dedicate_os_thread(), 0);
     long tid = test_gettid();
     gort_timer_t *t;
@@ -1637,6 +1638,55 @@ TEST(dedicated_timers_survive_undedicate)
 {
     ASSERT_EQ(run_main(tm_undedicate_main, NULL, 1), 0);
     ASSERT_EQ(run_main(tm_undedicate_main, NULL, 2), 0);
+}
+
+/* A public timer started by a dedicated goroutine fires on time while that
+ * goroutine is busy: a dedicated P's heap is run only while its goroutine
+ * waits, so the timer must not be there. The busy loop ends when a normal
+ * goroutine got the tick, or after 10 s (the failure). */
+static gort_chan_t *tb_tick;
+static _Atomic bool tb_got;
+
+static void tb_receiver(void *arg)
+{
+    int64_t when;
+    ASSERT_EQ(gort_chan_recv(tb_tick, &when, NULL), 0);
+    atomic_store(&tb_got, true);
+    ASSERT_EQ(gort_waitgroup_done(arg), 0);
+}
+
+static void tb_busy_ded(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    gort_timer_t *t;
+    ASSERT_EQ(gort_timer_start(&t, 1 * MS, 0, tb_tick, NULL, NULL), 0);
+    int64_t deadline = test_now_ns() + 10000 * MS;
+    while (!atomic_load(&tb_got) && test_now_ns() < deadline)
+        ASSERT_EQ(gort_preempt_check(), 0);
+    ASSERT_TRUE(atomic_load(&tb_got));
+    ASSERT_EQ(gort_timer_free(t), 0);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+}
+
+static int tb_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&tb_got, false);
+    ASSERT_EQ(gort_chan_make(&tb_tick, sizeof(int64_t), 1), 0);
+    gort_waitgroup_t wg = GORT_WAITGROUP_INIT;
+    ASSERT_EQ(gort_waitgroup_add(&wg, 1), 0);
+    ASSERT_EQ(gort_go(tb_receiver, &wg), 0);
+    go_and_wait(tb_busy_ded, NULL);
+    ASSERT_EQ(gort_waitgroup_wait(&wg), 0);
+    ASSERT_EQ(gort_chan_free(tb_tick), 0);
+    return 0;
+}
+
+TEST(dedicated_goroutines_public_timer_fires_while_it_is_busy)
+{
+    ASSERT_EQ(run_main(tb_main, NULL, 1), 0);
+    ASSERT_EQ(run_main(tb_main, NULL, 2), 0);
 }
 
 static gort_chan_t *tm_exit_ch;
