@@ -409,8 +409,11 @@ GORT_API int gort_dedicate_os_thread(void)
     gort__acquirep(mp, dp);
     /* The normal P goes on without us. With nothing to run it just becomes
      * idle (handoffp would wake a spinner to look for work elsewhere, a
-     * futex wake per dedicate for nothing); new work wakes an M by wakep. */
-    if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0) {
+     * futex wake per dedicate for nothing); new work wakes an M by wakep.
+     * But with goroutines parked on descriptors, handoffp decides: the last
+     * running P must leave a poller behind. */
+    if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0 ||
+        gort__netpoll_waiting()) {
         gort__handoffp(pp);
     } else {
         int64_t when = atomic_load_explicit(&pp->timer0when, RELAXED);

@@ -88,6 +88,16 @@ void gort__handoffp(gort__p_t *pp)
         gort__startm(pp, false);
         return;
     }
+    /* Go's rule: the last running P must not go idle while nobody polls the
+     * network: goroutines parked on descriptors would wait for sysmon, which
+     * does not poll in its deep sleep (every P idle). The M started finds
+     * nothing and becomes the poller (findrunnable's sleep). */
+    if (atomic_load_explicit(&gort__sched.npidle, RELAXED) == gort__rt.gomaxprocs - 1 &&
+        gort__netpoll_inited() && gort__netpoll_waiting() && gort__netpoll_nobody_polls()) {
+        gort__unlock(&gort__sched.lock);
+        gort__startm(pp, false);
+        return;
+    }
     int64_t when = atomic_load_explicit(&pp->timer0when, RELAXED);
     gort__pidleput(pp);
     gort__unlock(&gort__sched.lock);

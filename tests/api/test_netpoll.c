@@ -619,3 +619,47 @@ TEST(timer_spin_only_at_the_end_with_netpoller)
 {
     ASSERT_EQ(run_main_timer_spin(spin_early_main, NULL, 1, 50 * 1000), 0);
 }
+
+/* The last running P going idle without passing through findrunnable (here:
+ * main dedicates its thread at GOMAXPROCS=1 while a goroutine is parked on
+ * a pipe) must leave a poller behind (Go's handoffp rule): otherwise the
+ * reader waits for sysmon, which does not poll once every P is idle. A
+ * foreign thread writes after 50 ms; without a poller the read never ends
+ * and the 10 s deadline below fires. */
+static gort_fd_t *lp_r;
+static gort_chan_t *lp_done;
+
+static void lp_reader(void *arg)
+{
+    (void)arg;
+    char c;
+    ASSERT_EQ(gort_read(lp_r, &c, 1, GORT_NO_DEADLINE), 1);
+    ASSERT_EQ(gort_chan_send(lp_done, NULL), 0);
+}
+
+static int lp_main(void *arg)
+{
+    (void)arg;
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    lp_r = open_fd(p[0]);
+    ASSERT_EQ(gort_chan_make(&lp_done, 0, 1), 0);
+    ASSERT_EQ(gort_go(lp_reader, NULL), 0);
+    ASSERT_EQ(gort_yield(), 0); /* it parks on the pipe; this M comes back to us */
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, write_later, (void *)(intptr_t)p[1]), 0);
+    ASSERT_EQ(gort_chan_recv_deadline(lp_done, NULL, NULL, gort_now_ns() + 10000 * MS), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_fd_close(lp_r), 0);
+    ASSERT_EQ(close(p[1]), 0);
+    ASSERT_EQ(gort_chan_free(lp_done), 0);
+    return 0;
+}
+
+TEST(last_p_idle_at_dedicate_leaves_a_poller)
+{
+    ASSERT_EQ(run_main(lp_main, NULL, 1), 0);
+    ASSERT_EQ(run_main(lp_main, NULL, 2), 0);
+}
