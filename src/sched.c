@@ -1137,8 +1137,10 @@ top:
              * break with nothing to run: with it this M goes round
              * findrunnable again and is the poller again if still needed;
              * stopping here would leave the descriptors' waiters with no
-             * poller (and sysmon may be in its deep sleep). */
-            if (until != 0 || list || polling) {
+             * poller (and sysmon may be in its deep sleep). waiting is
+             * read again: polling was read before the sleep, and a waiter
+             * that came meanwhile may have found us the sleeper already. */
+            if (until != 0 || list || polling || gort__netpoll_waiting()) {
                 gort__lock(&gort__sched.lock);
                 gort__p_t *np = gort__pidleget();
                 gort__unlock(&gort__sched.lock);
