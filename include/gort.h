@@ -662,7 +662,8 @@ GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t d
  * and are run by the scheduler. */
 typedef struct gort_timer gort_timer_t;
 
-/* Creates and starts a timer on the caller's P. Exactly one of ch and fn
+/* Creates and starts a timer on the caller's P (a normal P if the caller is
+ * dedicated: it fires even while that goroutine runs). Exactly one of ch and fn
  * must be non-NULL. delay_ns < 0 counts as 0; period_ns < 0 is -EINVAL.
  * Contexts: goroutine. Returns 0 and *out; -EINVAL (NULL out, both or
  * neither of ch and fn, a ch whose elem_size is not 8, period_ns < 0);
