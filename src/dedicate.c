@@ -75,7 +75,9 @@
 
 /* ---- dedicated Ps ---- */
 
-static gort__p_t *dpnew(void)
+/* A new dedicated P, on rt.dedall, belonging to gp (NULL: for the free
+ * list). */
+static gort__p_t *dpnew(gort__g_t *gp)
 {
     size_t sz = (sizeof(gort__p_t) + 63) & ~(size_t)63;
     gort__p_t *pp = aligned_alloc(64, sz);
@@ -86,6 +88,7 @@ static gort__p_t *dpnew(void)
     atomic_init(&pp->status, Pidle);
     gort__lock(&gort__rt.dedlock);
     pp->id = GORT_MAXPROCS_MAX + gort__rt.ndedps++; /* never a normal P's id */
+    pp->dedg = gp;
     pp->dall = gort__rt.dedall;
     gort__rt.dedall = pp;
     gort__unlock(&gort__rt.dedlock);
@@ -96,15 +99,12 @@ static gort__p_t *dpget(gort__g_t *gp)
 {
     gort__lock(&gort__rt.dedlock);
     gort__p_t *pp = gort__rt.dedfree;
-    if (pp)
+    if (pp) {
         gort__rt.dedfree = pp->dlink;
+        pp->dedg = gp;
+    }
     gort__unlock(&gort__rt.dedlock);
-    if (!pp && !(pp = dpnew()))
-        return NULL;
-    gort__lock(&gort__rt.dedlock);
-    pp->dedg = gp;
-    gort__unlock(&gort__rt.dedlock);
-    return pp;
+    return pp ? pp : dpnew(gp);
 }
 
 static void dpput(gort__p_t *pp)
@@ -125,7 +125,7 @@ int gort__dedicate_init(const gort_config_t *cfg, int64_t spin_ns)
     atomic_store(&gort__rt.ndedicated, 0);
     gort__rt.ded_spin_max_ns = spin_ns;
     for (int i = 0; i < DEDICATED_PREALLOC; i++) {
-        gort__p_t *pp = dpnew();
+        gort__p_t *pp = dpnew(NULL);
         if (!pp)
             return -ENOMEM;
         dpput(pp);
