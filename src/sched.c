@@ -571,7 +571,9 @@ static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_si
     gp->waitreason = waitReasonZero;
     gp->readyat = 0;
     gp->asan_fake_stack = NULL;
-    gp->sched_sp = gort__ctx_init(gp->stack.hi);
+    /* The initial frame is laid out by execute_begin, on the M that first
+     * runs gp: the stack is not touched here (see execute_begin). */
+    gp->sched_sp = NULL;
     atomic_store_explicit(&gp->atomicstatus, Grunnable, RELEASE);
     gort__stat_add(&pp->stats.goroutines_created, 1);
     return gp;
@@ -709,6 +711,13 @@ static GORT__ALWAYS_INLINE void execute_begin(gort__m_t *mp, gort__g_t *gp, bool
     atomic_store_explicit(&mp->curg, gp, RELEASE);
     gp->m = mp;
     gort__casgstatus(gp, Grunnable, Grunning);
+    /* A new G's first frame (arch/ctx.h) is made here and not in newproc1,
+     * so the stack's top line is written and read back by the one M that
+     * runs gp, in the cache of that CPU: made at spawn, with many Gs
+     * spawned before the first runs, the line was evicted or (for a stolen
+     * G) moved to the other CPU before the switch read it back. */
+    if (!gp->sched_sp)
+        gp->sched_sp = gort__ctx_init(gp->stack.hi);
     if (!inherit)
         gort__tick(&pp->schedtick);
     gort__stat_add(&pp->stats.switches, 1);
