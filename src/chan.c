@@ -25,8 +25,11 @@
  * and budget, gort__ded_spin_adapt). Its waker writes the element as usual
  * and, still under the lock, flags the sudog done (sudog_release) instead
  * of readying the G: the hand-off then needs no park, no switch to g0, no
- * status change and no wake-up, only the channel's and the sudog's cache
- * lines. A spinner that gives up parks with giveup_handoff as its unlockf,
+ * status change and no wake-up. Such a sudog is one aligned cache line that
+ * also carries an element of up to 16 bytes (sudog_t.inl), and the waker
+ * writes the waiter's G only for a select (g->param, the winning case), so
+ * a spin-caught hand-off moves two lines between the CPUs, the channel's
+ * and the sudog's. A spinner that gives up parks with giveup_handoff as its unlockf,
  * which flags the sudog SG_PARK on g0 once the G is Gwaiting, without the
  * channel lock (a served spinner must not touch the channel again: its
  * receiver may free it at once); if a waker flagged it done first, the G
@@ -165,7 +168,8 @@ gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep)
 {
     copyelem(c, sg->elem, ep);
     sg->success = true;
-    sg->g->param = sg;
+    if (sg->isselect)
+        sg->g->param = sg; /* the winning case, for selectgo */
     return sudog_release(sg);
 }
 
@@ -186,7 +190,8 @@ static GORT__ALWAYS_INLINE gort__g_t *recv_from(gort_chan_t *c, sudog_t *sg, voi
         c->sendx = c->recvx;
     }
     sg->success = true;
-    sg->g->param = sg;
+    if (sg->isselect)
+        sg->g->param = sg;
     return sudog_release(sg);
 }
 
@@ -275,8 +280,12 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    sudog_t mysg = {.g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)};
-    gp->param = NULL;
+    GORT__SUDOG_ALIGN sudog_t mysg = {
+        .g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)};
+    if (mysg.spin == SG_SPIN && ep && c->elemsize <= sizeof mysg.inl) {
+        memcpy(mysg.inl, ep, c->elemsize); /* see sudog_t.inl */
+        mysg.elem = mysg.inl;
+    }
     gort__waitq_enqueue(&c->sendq, &mysg);
     if (mysg.spin == SG_SPIN)
         spin_for_handoff(gp, c, &mysg, waitReasonChanSend);
@@ -321,13 +330,18 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    sudog_t mysg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)};
-    gp->param = NULL;
+    GORT__SUDOG_ALIGN sudog_t mysg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)};
+    /* c may be freed as soon as we are served: its element size is read now. */
+    uint32_t inl = mysg.spin == SG_SPIN && ep && c->elemsize <= sizeof mysg.inl ? c->elemsize : 0;
+    if (inl)
+        mysg.elem = mysg.inl; /* see sudog_t.inl */
     gort__waitq_enqueue(&c->recvq, &mysg);
     if (mysg.spin == SG_SPIN)
         spin_for_handoff(gp, c, &mysg, waitReasonChanReceive);
     else
         gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
+    if (inl)
+        memcpy(ep, mysg.inl, inl);
     ok = mysg.success; /* false: closed (close zeroed *ep) */
 out:
     if (okp)
@@ -450,7 +464,8 @@ GORT_API int gort_chan_close(gort_chan_t *c)
             else
                 sg->elem = NULL;
             sg->success = false;
-            sg->g->param = sg;
+            if (sg->isselect)
+                sg->g->param = sg;
             gort__g_t *g = sudog_release(sg); /* NULL: a spinner, told */
             if (!g)
                 continue;

@@ -1971,6 +1971,84 @@ TEST(handoff_both_dedicated_pingpong_in_order)
     ASSERT_EQ(run_main_spin(handoff_pingpong_main, NULL, 2, 200 * US), 0);
 }
 
+/* Elements of every size cross a dedicated hand-off whole: up to 16 bytes
+ * they travel in the spinner's sudog (sudog_t.inl), above that through
+ * the waiter's own buffer. Odd rounds make the receiver arrive late (the
+ * sender spins with its value in its sudog), even rounds the sender. */
+enum { HO_SIZE_MAX = 64 };
+static const size_t ho_sizes[] = {1, 7, 8, 15, 16, 17, 64};
+static gort_chan_t *ho_sz_a, *ho_sz_b;
+
+static void ho_fill(unsigned char *p, size_t n, long round)
+{
+    for (size_t k = 0; k < n; k++)
+        p[k] = (unsigned char)(round * 31 + (long)k + 1);
+}
+
+static void ho_size_echo(void *arg)
+{
+    size_t size = (size_t)(intptr_t)arg;
+    long n = test_scale(400);
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    for (long i = 0; i < n; i++) {
+        unsigned char got[HO_SIZE_MAX + 8], want[HO_SIZE_MAX];
+        memset(got, 0xEE, sizeof got);
+        if (i & 1)
+            ASSERT_EQ(gort_sleep_ns(20 * US), 0);
+        bool ok = false;
+        ASSERT_EQ(gort_chan_recv(ho_sz_a, got, &ok), 0);
+        ASSERT_TRUE(ok);
+        ho_fill(want, size, i);
+        ASSERT_EQ(memcmp(got, want, size), 0);
+        ASSERT_EQ(got[size], 0xEE); /* nothing written past the element */
+        ASSERT_EQ(gort_chan_send(ho_sz_b, got), 0);
+    }
+    /* A receive that discards the value (NULL destination). */
+    ASSERT_EQ(gort_chan_recv(ho_sz_a, NULL, NULL), 0);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+static int handoff_sizes_main(void *arg)
+{
+    (void)arg;
+    long n = test_scale(400);
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    for (size_t s = 0; s < sizeof ho_sizes / sizeof ho_sizes[0]; s++) {
+        size_t size = ho_sizes[s];
+        ASSERT_EQ(gort_chan_make(&ho_sz_a, size, 0), 0);
+        ASSERT_EQ(gort_chan_make(&ho_sz_b, size, 0), 0);
+        ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
+        ASSERT_EQ(gort_go(ho_size_echo, (void *)(intptr_t)size), 0);
+        for (long i = 0; i < n; i++) {
+            unsigned char msg[HO_SIZE_MAX], got[HO_SIZE_MAX + 8];
+            ho_fill(msg, size, i);
+            ASSERT_EQ(gort_chan_send(ho_sz_a, msg), 0);
+            memset(msg, 0, sizeof msg); /* the value was copied at the send */
+            if (!(i & 1))
+                ASSERT_EQ(gort_sleep_ns(20 * US), 0);
+            memset(got, 0xEE, sizeof got);
+            ASSERT_EQ(gort_chan_recv(ho_sz_b, got, NULL), 0);
+            ho_fill(msg, size, i);
+            ASSERT_EQ(memcmp(got, msg, size), 0);
+            ASSERT_EQ(got[size], 0xEE);
+        }
+        long zero[HO_SIZE_MAX / sizeof(long)] = {0};
+        ASSERT_EQ(gort_chan_send(ho_sz_a, zero), 0);
+        ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
+        ASSERT_EQ(gort_chan_free(ho_sz_a), 0);
+        ASSERT_EQ(gort_chan_free(ho_sz_b), 0);
+    }
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    return 0;
+}
+
+TEST(handoff_elements_of_every_size_arrive_whole)
+{
+    ASSERT_EQ(run_main_spin(handoff_sizes_main, NULL, 2, 200 * US), 0);
+    ASSERT_EQ(run_main_spin(handoff_sizes_main, NULL, 1, 200 * US), 0);
+}
+
 /* A spinner is released by close (receive: ok == false; send: -EPIPE), by
  * a select's send, and by a plain receive that drains a full buffer; with
  * a long spin budget each returns long before the budget is spent, so the
