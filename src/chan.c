@@ -26,7 +26,7 @@
  * and, still under the lock, flags the sudog done (sudog_release) instead
  * of readying the G: the hand-off then needs no park, no switch to g0, no
  * status change and no wake-up. Such a sudog is one aligned cache line that
- * also carries an element of up to 16 bytes (sudog_t.inl), and the waker
+ * also carries an element of up to 16 bytes (waiter_t), and the waker
  * writes the waiter's G only for a select (g->param, the winning case), so
  * a spin-caught hand-off moves two lines between the CPUs, the channel's
  * and the sudog's. A spinner that gives up parks with giveup_handoff as its unlockf,
@@ -280,19 +280,18 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    GORT__SUDOG_ALIGN sudog_t mysg = {
-        .g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)};
-    if (mysg.spin == SG_SPIN && ep && c->elemsize <= sizeof mysg.inl) {
-        memcpy(mysg.inl, ep, c->elemsize); /* see sudog_t.inl */
-        mysg.elem = mysg.inl;
+    waiter_t w = {.sg = {.g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)}};
+    if (w.sg.spin == SG_SPIN && ep && c->elemsize <= sizeof w.inl) {
+        memcpy(w.inl, ep, c->elemsize); /* see waiter_t */
+        w.sg.elem = w.inl;
     }
-    gort__waitq_enqueue(&c->sendq, &mysg);
-    if (mysg.spin == SG_SPIN)
-        spin_for_handoff(gp, c, &mysg, waitReasonChanSend);
+    gort__waitq_enqueue(&c->sendq, &w.sg);
+    if (w.sg.spin == SG_SPIN)
+        spin_for_handoff(gp, c, &w.sg, waitReasonChanSend);
     else
         gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanSend);
     /* Woken by a receiver (success) or by close. */
-    return mysg.success ? 0 : -EPIPE;
+    return w.sg.success ? 0 : -EPIPE;
 }
 
 /* ---- receive ---- */
@@ -330,19 +329,19 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    GORT__SUDOG_ALIGN sudog_t mysg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)};
+    waiter_t w = {.sg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)}};
     /* c may be freed as soon as we are served: its element size is read now. */
-    uint32_t inl = mysg.spin == SG_SPIN && ep && c->elemsize <= sizeof mysg.inl ? c->elemsize : 0;
+    uint32_t inl = w.sg.spin == SG_SPIN && ep && c->elemsize <= sizeof w.inl ? c->elemsize : 0;
     if (inl)
-        mysg.elem = mysg.inl; /* see sudog_t.inl */
-    gort__waitq_enqueue(&c->recvq, &mysg);
-    if (mysg.spin == SG_SPIN)
-        spin_for_handoff(gp, c, &mysg, waitReasonChanReceive);
+        w.sg.elem = w.inl; /* see waiter_t */
+    gort__waitq_enqueue(&c->recvq, &w.sg);
+    if (w.sg.spin == SG_SPIN)
+        spin_for_handoff(gp, c, &w.sg, waitReasonChanReceive);
     else
         gort__park_g(gp, unlock_chan, &c->lock, waitReasonChanReceive);
     if (inl)
-        memcpy(ep, mysg.inl, inl);
-    ok = mysg.success; /* false: closed (close zeroed *ep) */
+        memcpy(ep, w.inl, inl);
+    ok = w.sg.success; /* false: closed (close zeroed *ep) */
 out:
     if (okp)
         *okp = ok;

@@ -28,17 +28,20 @@ typedef struct sudog {
      * (after its Gwaiting store, acq_rel; no lock) and is then readied as
      * usual. SG_NOSPIN: every other waiter. */
     _Atomic uint32_t spin;
-    /* A spinner's element (chan.c chansend / chanrecv, element sizes up to
-     * 16 bytes): the sender's value is copied here before it queues, and a
-     * receiver's waker writes here, the receiver copying it out once
-     * served. With the sudog aligned to a line (GORT__SUDOG_ALIGN), a
-     * spin-caught hand-off then moves the channel's line and this one and
-     * nothing of the waiter's stack. */
-    uint64_t inl[2];
 } sudog_t;
 
-/* For a sudog on its waiter's stack: one cache line (64 bytes) exactly. */
-#define GORT__SUDOG_ALIGN _Alignas(64)
+/* The sudog of a plain blocking send or receive (chan.c), on the waiter's
+ * stack: aligned to and filling one cache line, with room for a spinner's
+ * element of up to 16 bytes right after the sudog. For such an element the
+ * sender copies its value into inl before it queues, and a receiver points
+ * sg.elem at inl and copies the value out once served: a spin-caught
+ * hand-off then moves the channel's line and this one, and nothing else of
+ * the waiter's (its stack, its G). Selects keep plain sudogs. */
+typedef struct waiter {
+    _Alignas(64) sudog_t sg;
+    uint64_t inl[2];
+} waiter_t;
+_Static_assert(sizeof(waiter_t) == 64, "a waiter is one cache line");
 
 enum { SG_NOSPIN = 0, SG_SPIN = 1, SG_DONE = 2, SG_PARK = 3 };
 

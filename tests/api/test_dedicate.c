@@ -1972,7 +1972,7 @@ TEST(handoff_both_dedicated_pingpong_in_order)
 }
 
 /* Elements of every size cross a dedicated hand-off whole: up to 16 bytes
- * they travel in the spinner's sudog (sudog_t.inl), above that through
+ * they travel in the spinner's sudog (waiter_t), above that through
  * the waiter's own buffer. Odd rounds make the receiver arrive late (the
  * sender spins with its value in its sudog), even rounds the sender. */
 enum { HO_SIZE_MAX = 64 };
