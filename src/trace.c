@@ -269,6 +269,12 @@ static void put_frame(out_t *o, int k, uintptr_t pc)
 __attribute__((no_sanitize("address", "thread"))) static void backtrace_g(out_t *o, gort__g_t *gp)
 {
     uint32_t st = gort__readgstatus(gp);
+    if (st == Grunnable && !gp->sched_sp && gp->fn) {
+        /* Never run yet (its first frame is made when it first runs):
+         * show where it will start. */
+        put_frame(o, 0, (uintptr_t)gp->fn);
+        return;
+    }
     if ((st != Gwaiting && st != Grunnable) || !gp->sched_sp || !gp->stack.hi)
         return;
     uintptr_t fp, pc;

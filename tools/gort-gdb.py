@@ -52,6 +52,16 @@ def _saved_regs(g):
     return sp + 64, mem(sp + 48), mem(sp + 56)
 
 
+def _fn_name(pc):
+    """The name of the function at pc, or its address."""
+    blk = gdb.block_for_pc(pc)
+    # The innermost block may be a lexical block of an inlined body: its
+    # function is the nearest enclosing one that has one.
+    while blk is not None and blk.function is None:
+        blk = blk.superblock
+    return blk.function.name if blk is not None else "0x%x" % pc
+
+
 def _describe(g):
     st = _status(g)
     what = STATUS.get(st, "?")
@@ -79,15 +89,12 @@ class InfoGoroutines(gdb.Command):
             if st in (0, 6):
                 continue
             line = _describe(g)
-            if st in (1, 4) and int(g["sched_sp"]) != 0:
+            if st == 1 and int(g["sched_sp"]) == 0:
+                # Never run: its first frame is made when it first runs.
+                line += "  not started, will run %s" % _fn_name(int(g["fn"]))
+            elif st in (1, 4) and int(g["sched_sp"]) != 0:
                 _, _, pc = _saved_regs(g)
-                blk = gdb.block_for_pc(pc)
-                # The innermost block may be a lexical block of an inlined
-                # body: its function is the nearest enclosing one that has one.
-                while blk is not None and blk.function is None:
-                    blk = blk.superblock
-                fn = blk.function.name if blk is not None else "??"
-                line += "  %s (0x%x)" % (fn, pc)
+                line += "  %s (0x%x)" % (_fn_name(pc), pc)
             elif st in (2, 3) and int(g["m"]) != 0:
                 line += "  on thread %d" % int(g["m"]["procid"])
             print(line)
@@ -123,6 +130,9 @@ class GoroutineCmd(gdb.Command):
                         old.switch()
                     return
             raise gdb.GdbError("thread %d of goroutine %d not found" % (tid, goid))
+        if int(g["sched_sp"]) == 0:
+            print("not started yet: no stack to show; it will run %s" % _fn_name(int(g["fn"])))
+            return
         sp, fp, pc = _saved_regs(g)
         regs = ("$sp", "$x29", "$pc") if _arch() == "aarch64" else ("$rsp", "$rbp", "$rip")
         gdb.execute("select-frame 0")

@@ -100,6 +100,41 @@ TEST(dump_names_every_goroutine_with_backtraces)
     ASSERT_EQ(run_main(dump_main, NULL, 2), 0);
 }
 
+/* A goroutine that has not run yet has no frames of its own (its first
+ * frame is made when it first runs): the dump shows its entry function. */
+static void not_started(void *arg)
+{
+    gort_waitgroup_done(arg);
+}
+
+static int not_started_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup_t wg = GORT_WAITGROUP_INIT;
+    ASSERT_EQ(gort_waitgroup_add(&wg, 1), 0);
+    uint64_t id;
+    /* GOMAXPROCS 1: it cannot run before this goroutine blocks. */
+    ASSERT_EQ(gort_go_opts(not_started, &wg, NULL, &id), 0);
+    int fd = tmpfd();
+    ASSERT_EQ(gort_dump_goroutines(fd), 0);
+    char *s = slurp(fd);
+    char want[128];
+    snprintf(want, sizeof want, "goroutine %llu [runnable]:\n    #0 0x", (unsigned long long)id);
+    if (!strstr(s, want))
+        test_log("dump:\n%s", s);
+    ASSERT_TRUE(strstr(s, want) != NULL);
+    snprintf(want, sizeof want, "#0 %p ", (void *)not_started);
+    ASSERT_TRUE(strstr(s, want) != NULL);
+    close(fd);
+    ASSERT_EQ(gort_waitgroup_wait(&wg), 0);
+    return 0;
+}
+
+TEST(dump_shows_where_a_goroutine_not_started_yet_will_run)
+{
+    ASSERT_EQ(run_main(not_started_main, NULL, 1), 0);
+}
+
 static int trace_main(void *arg)
 {
     (void)arg;

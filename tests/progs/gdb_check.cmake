@@ -10,7 +10,7 @@ execute_process(
   COMMAND ${GDB} -nx -batch -x ${GDB_SCRIPT}
     -ex "set pagination off" -ex "set environment ASAN_OPTIONS=detect_leaks=0"
     -ex "break gdb_stop_here" -ex run
-    -ex "info goroutines" -ex "goroutine 2 bt" -ex "goroutine 3 bt" -ex "goroutine 1 bt"
+    -ex "info goroutines" -ex "goroutine 2 bt" -ex "goroutine 3 bt" -ex "goroutine 1 bt" -ex "goroutine 4 bt"
     -ex "info goroutines" -ex continue
     ${GDB_TARGET}
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 100)
@@ -24,6 +24,8 @@ foreach(want
     "goroutine 3 \\[chan receive\\], locked to thread, dedicated thread  [a-z_]+ \\(0x"
     "in parked_in_receive .*in worker"
     "gdb_stop_here \\(\\) at"
+    "goroutine 4 \\[runnable\\]  not started, will run not_started_yet"
+    "not started yet: no stack to show; it will run not_started_yet"
     "gdb_target: done")
   if(NOT out MATCHES "${want}")
     message(FATAL_ERROR "gort-gdb.py: output lacks /${want}/")

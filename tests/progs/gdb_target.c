@@ -1,7 +1,8 @@
 /*
  * gdb_target.c - a gort program for tools/gort-gdb.py's test: two
- * goroutines park in known functions (one of them dedicated), then main
- * calls gdb_stop_here, where the test's gdb stops and looks.
+ * goroutines park in known functions (one of them dedicated), a third is
+ * spawned and has not run yet (GOMAXPROCS 1: main holds the only P), then
+ * main calls gdb_stop_here, where the test's gdb stops and looks.
  */
 #include <gort.h>
 #include <stdio.h>
@@ -19,6 +20,11 @@ __attribute__((noinline)) static void parked_in_receive(void)
     int v;
     gort_chan_recv(ch, &v, NULL);
     __asm__ volatile("" ::: "memory");
+}
+
+static void not_started_yet(void *arg)
+{
+    gort_waitgroup_done(arg);
 }
 
 static void worker(void *arg)
@@ -44,6 +50,8 @@ static int run(void *arg)
     gort_go(worker, (void *)1);
     gort_waitgroup_wait(&ready);
     gort_sleep_ns(50 * 1000 * 1000); /* both parked in the receive */
+    gort_waitgroup_add(&done, 1);
+    gort_go(not_started_yet, &done); /* goroutine 4: runs once main blocks */
     gdb_stop_here();
     int v = 0;
     gort_chan_send(ch, &v);
@@ -55,5 +63,6 @@ static int run(void *arg)
 
 int main(void)
 {
-    return gort_main(run, NULL, NULL) == 0 ? 0 : 1;
+    gort_config_t cfg = {.size = sizeof cfg, .gomaxprocs = 1};
+    return gort_main(run, NULL, &cfg) == 0 ? 0 : 1;
 }
