@@ -124,6 +124,17 @@ static bool heap_push(gort__p_t *pp, gort__timer_t *t)
     return true;
 }
 
+/* The first multiple of period after now, counted from when (when <= now,
+ * period > 0): a periodic timer's next firing. Saturates at INT64_MAX
+ * (never) instead of overflowing, for periods near INT64_MAX. */
+static int64_t next_period(int64_t when, int64_t period, int64_t now)
+{
+    uint64_t k = 1 + (uint64_t)(now - when) / (uint64_t)period;
+    if (k > (uint64_t)(INT64_MAX - when) / (uint64_t)period)
+        return INT64_MAX;
+    return when + (int64_t)k * period;
+}
+
 /* Go's wakeNetPoller: make sure some M will be awake at `when`. */
 void gort__timer_wake_for(int64_t when)
 {
@@ -215,8 +226,7 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
             /* The previous firing of this periodic timer is still running
              * on another M: drop this tick (as a full channel would) so
              * firings never overlap or arrive out of order. */
-            int64_t behind = now - t->when;
-            t->when += t->period * (1 + behind / t->period);
+            t->when = next_period(t->when, t->period, now);
             siftdown(pp, 0);
             continue;
         }
@@ -228,8 +238,7 @@ int64_t gort__checktimers(gort__p_t *pp, int64_t now)
         if (t->period > 0) {
             /* Re-arm first (Go's runOneTimer): the next firing is the first
              * multiple of period after now. */
-            int64_t behind = now - t->when;
-            t->when += t->period * (1 + behind / t->period);
+            t->when = next_period(t->when, t->period, now);
             siftdown(pp, 0);
         } else {
             heap_remove(pp, t);

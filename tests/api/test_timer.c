@@ -604,6 +604,36 @@ TEST(timer_periodic_stopped_from_its_fn)
     ASSERT_EQ(run_main(self_stop_main, NULL, 2), 0);
 }
 
+/* A period so long that the next firing is past INT64_MAX: the timer fires
+ * once and then never again (the re-arm saturates instead of overflowing
+ * into the past and firing in a loop). */
+static _Atomic int huge_runs;
+
+static void huge_fn(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&huge_runs, 1);
+}
+
+static int huge_period_main(void *arg)
+{
+    int64_t period = (int64_t)(intptr_t)arg ? INT64_MAX : INT64_MAX - gort_now_ns() / 2;
+    atomic_store(&huge_runs, 0);
+    gort_timer_t *t;
+    ASSERT_EQ(gort_timer_start(&t, MS, period, NULL, huge_fn, NULL), 0);
+    wait_at_least(&huge_runs, 1, 60);
+    ASSERT_EQ(gort_sleep_ns(50 * MS), 0);
+    ASSERT_EQ(atomic_load(&huge_runs), 1);
+    ASSERT_EQ(gort_timer_free(t), 0);
+    return 0;
+}
+
+TEST(timer_periodic_huge_period_fires_once)
+{
+    ASSERT_EQ(run_main(huge_period_main, (void *)1, 1), 0);
+    ASSERT_EQ(run_main(huge_period_main, (void *)0, 2), 0);
+}
+
 /* A full channel drops ticks instead of blocking the timer. */
 static int drop_main(void *arg)
 {
