@@ -504,8 +504,9 @@ static void gfput(gort__p_t *pp, gort__g_t *gp)
     gort__unlock(&gort__sched.lock);
 }
 
-/* Gets a dead G with a stack of the given size, or NULL. */
-static gort__g_t *gfget(gort__p_t *pp, size_t stack_size)
+/* Gets a dead G with a stack of the given size, or NULL: *nostack is set
+ * when there was a dead G but no stack for it (it stays on the list). */
+static gort__g_t *gfget(gort__p_t *pp, size_t stack_size, bool *nostack)
 {
     if (!pp->gfree && atomic_load_explicit(&gort__sched.ngfree, RELAXED) > 0) {
         gort__lock(&gort__sched.lock);
@@ -532,6 +533,7 @@ static gort__g_t *gfget(gort__p_t *pp, size_t stack_size)
         gp->schedlink = pp->gfree; /* keep it for later */
         pp->gfree = gp;
         pp->gfreecnt++;
+        *nostack = true;
         return NULL;
     }
     return gp;
@@ -549,7 +551,14 @@ static uint64_t newgoid(gort__p_t *pp)
 /* Makes a runnable G on pp. Runs on a G or on g0 with pp held. */
 static gort__g_t *newproc1(gort__p_t *pp, gort_fn fn, void *arg, size_t stack_size, int *err)
 {
-    gort__g_t *gp = gfget(pp, stack_size);
+    bool nostack = false;
+    gort__g_t *gp = gfget(pp, stack_size, &nostack);
+    if (!gp && nostack) {
+        /* Not another G: one more would only join the free list (each
+         * failed spawn would grow it by one). */
+        *err = -ENOMEM;
+        return NULL;
+    }
     if (!gp) {
         gp = malg();
         if (!gp) {

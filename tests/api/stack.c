@@ -2,10 +2,21 @@
  * stack.c - a goroutine can use (most of) the stack it asked for: with a
  * 256 KiB stack it recurses with 1 KiB frames to 200 KiB below its entry
  * frame, switches away and back at the bottom, and every frame still holds
- * what it wrote when the recursion unwinds.
+ * what it wrote when the recursion unwinds. And a spawn that cannot map its
+ * stack fails cleanly.
  */
+#include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "gort_util.h"
 
@@ -87,4 +98,74 @@ static int deep_main(void *arg)
 TEST(deep_recursion_256k_stack)
 {
     ASSERT_EQ(run_main(deep_main, NULL, 0), 0);
+}
+
+/* A spawn that cannot map a stack fails with -ENOMEM and keeps nothing: the
+ * dead G it took stays on the free list for the next spawn, and no new G
+ * is allocated for each failure (before, every failed spawn added one).
+ * The address space is capped (RLIMIT_AS) so a 512 MiB stack cannot be
+ * mapped; heap in use is read with mallinfo2. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+static void nop(void *arg)
+{
+    (void)arg;
+}
+
+static int nostack_main(void *arg)
+{
+    (void)arg;
+    /* One G on the free list first, as in a program that has run a while. */
+    ASSERT_EQ(gort_go(nop, NULL), 0);
+    ASSERT_EQ(gort_yield(), 0);
+    struct rlimit old, rl;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    long vm_kib = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    ASSERT_TRUE(f != NULL);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &vm_kib) == 1)
+            break;
+    fclose(f);
+    ASSERT_GT(vm_kib, 0);
+    rl.rlim_cur = (rlim_t)vm_kib * 1024 + ((rlim_t)128 << 20);
+    rl.rlim_max = old.rlim_max;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+    gort_go_opts_t opts = {.size = sizeof opts, .stack_size = (size_t)512 << 20};
+    int n = (int)test_scale(20000), fails = 0;
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < n; i++) {
+        int r = gort_go_opts(nop, NULL, &opts, NULL);
+        if (r == 0) {
+            ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+            TEST_SKIP("RLIMIT_AS is not enforced here");
+        }
+        ASSERT_EQ(r, -ENOMEM);
+        fails++;
+    }
+    size_t after = mallinfo2().uordblks;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    test_log("%d failed spawns: heap in use %zu -> %zu bytes", fails, before, after);
+    ASSERT_LT(after, before + (size_t)n * 16); /* a G is 192 bytes */
+    /* And spawning works again once stacks can be mapped. */
+    ASSERT_EQ(gort_go(nop, NULL), 0);
+    ASSERT_EQ(gort_yield(), 0);
+    return 0;
+}
+
+TEST(spawn_without_a_stack_fails_and_keeps_nothing)
+{
+    if (SANITIZED || RUNNING_ON_VALGRIND)
+        TEST_SKIP("address-space limits and the sanitizers' or valgrind's allocators do not mix");
+    ASSERT_EQ(run_main(nostack_main, NULL, 1), 0);
 }
