@@ -221,6 +221,7 @@ uint32_t gort__runqlen(gort__p_t *pp);
 void gort__globrunqput(gort__g_t *gp);
 void gort__globrunqputhead(gort__g_t *gp);
 void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n);
+void gort__runq_to_global(gort__p_t *pp); /* sched.lock held; no M holds pp */
 gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max);
 /* Tests can run the run queue without a runtime: they set this hook to
  * receive overflow batches instead of the global queue (NULL in a run). */

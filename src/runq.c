@@ -245,3 +245,24 @@ void gort__setsolo(_Atomic(gort__p_t *) *allp, int32_t nprocs)
     for (int32_t i = 0; i < nprocs; i++)
         allp[i]->solo = nprocs == 1;
 }
+
+/* Moves pp's run queue to the head of the global queue, keeping its order
+ * (Go's p.destroy): for a P that no M will run (procresize, a failed thread
+ * creation). sched.lock held; no M holds pp (thieves may still steal). */
+void gort__runq_to_global(gort__p_t *pp)
+{
+    gort__g_t *gp, *rev = NULL;
+    bool inherit;
+    while ((gp = gort__runqget(pp, &inherit)) != NULL) { /* runnext first */
+        gp->schedlink = rev;
+        rev = gp;
+    }
+    /* Pushed onto the head from the last: the first ends up first, ahead
+     * of the global queue (they were already waiting on a P). */
+    while (rev) {
+        gort__g_t *next = rev->schedlink;
+        rev->schedlink = NULL;
+        gort__globrunqputhead(rev);
+        rev = next;
+    }
+}

@@ -288,15 +288,21 @@ bool gort__newosproc(gort__m_t *mp)
         atomic_store_explicit(&mp->osproc_state, 1, RELEASE);
         return true;
     }
-    /* The M stays on allm (stats may read it) but never ran. */
+    /* The M stays on allm (stats may read it) but never ran. Its P goes
+     * idle, and the goroutines queued on it to the global queue: an idle
+     * P's queue is one nobody looks at (Go throws here instead). sysmon
+     * retries the thread creation while the global queue has goroutines and
+     * a P is idle (sysmon.c). */
     bool spinning = atomic_load_explicit(&mp->spinning, RELAXED);
     gort__lock(&gort__sched.lock);
     gort__sched.mcount--;
     gort__p_t *pp = mp->nextp;
     mp->nextp = NULL;
     mp->thread = 0;
-    if (pp)
+    if (pp) {
+        gort__runq_to_global(pp);
         gort__pidleput(pp);
+    }
     gort__unlock(&gort__sched.lock);
     if (spinning)
         atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);

@@ -283,26 +283,6 @@ static void stoptheworld(gort__g_t *gp)
     atomic_fetch_add_explicit(&gort__sched.stw_count, 1, RELAXED);
 }
 
-/* Moves pp's run queue to the head of the global queue, keeping its order
- * (Go's p.destroy). sched.lock held; pp stopped. */
-static void runq_to_global(gort__p_t *pp)
-{
-    gort__g_t *gp, *rev = NULL;
-    bool inherit;
-    while ((gp = gort__runqget(pp, &inherit)) != NULL) { /* runnext first */
-        gp->schedlink = rev;
-        rev = gp;
-    }
-    /* Pushed onto the head from the last: the first ends up first, ahead
-     * of the global queue (they were already waiting on a P). */
-    while (rev) {
-        gort__g_t *next = rev->schedlink;
-        rev->schedlink = NULL;
-        gort__globrunqputhead(rev);
-        rev = next;
-    }
-}
-
 /* Go's procresize; sched.lock held, world stopped, Ps up to nprocs exist.
  * Returns the Ps that have local work (linked through link), for start to
  * hand to Ms. */
@@ -324,7 +304,7 @@ static gort__p_t *procresize(gort__m_t *mp, int32_t nprocs, gort__g_t **gfree_ou
     }
     for (int32_t i = nprocs; i < old; i++) {
         gort__p_t *pp = gort__rt.allp[i];
-        runq_to_global(pp);
+        gort__runq_to_global(pp);
         /* Free Gs to the global list (Go's gfpurge). */
         while (pp->gfree) {
             gort__g_t *g = pp->gfree;

@@ -4,9 +4,13 @@
  *
  * sysmon is a thread of its own that never holds a P. Its loop (Go's):
  * sleep 20 us while it keeps finding something to do; after 50 idle rounds
- * double the sleep each round up to 10 ms; when every P is idle, sleep
- * deeply on sched.sysmonnote (until the next timer or 60 s) until
- * entersyscall or exitsyscall wakes it. Each round it calls retake:
+ * double the sleep each round up to 10 ms; when every P is idle and the
+ * global queue empty, sleep deeply on sched.sysmonnote (until the next
+ * timer or 60 s) until entersyscall or exitsyscall wakes it. Not in Go: a
+ * thread that could not be created (gort__newosproc: EAGAIN) leaves its
+ * P idle and the P's goroutines on the global queue; while goroutines wait
+ * there with a P idle and no M spinning, sysmon calls wakep each round,
+ * which creates the thread once it can. Each round it calls retake:
  *  - a P in Psyscall whose syscalltick has not changed since the last
  *    round (so it has sat in one syscall for at least one tick, >= 20 us)
  *    is taken back with a CAS and handed off (handoffp), unless there is no
@@ -131,10 +135,13 @@ static void *sysmon(void *arg)
             gort__schedtrace(gort__scheddetail, 2);
         }
         gort__checkdead_confirm();
-        /* Deep sleep when every P is idle, unless tracing (Go's rule). */
-        if (gort__schedtrace_ms <= 0 && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs) {
+        /* Deep sleep when every P is idle, unless tracing (Go's rule), or
+         * unless goroutines wait on the global queue (see below). */
+        if (gort__schedtrace_ms <= 0 && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs &&
+            atomic_load_explicit(&gort__sched.runqsize, RELAXED) == 0) {
             gort__lock(&gort__sched.lock);
-            if (!gort__shutting_down() && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs) {
+            if (!gort__shutting_down() && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs &&
+                gort__sched.runqsize == 0) {
                 __atomic_store_n(&gort__sched.sysmonwait, true, __ATOMIC_RELAXED);
                 gort__unlock(&gort__sched.lock);
                 int64_t sleep = 60ll * 1000 * 1000 * 1000;
@@ -170,6 +177,14 @@ static void *sysmon(void *arg)
             idle = 0;
         else
             idle++;
+        /* Not in Go, which throws when it cannot create a thread: here a
+         * failed creation (gort__newosproc) leaves its P idle and the P's
+         * goroutines on the global queue. Goroutines waiting there with a P
+         * idle and no M looking for work mean such a failure: try again,
+         * every round (at most every 10 ms once idle). */
+        if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 &&
+            atomic_load(&gort__sched.npidle) > 0 && atomic_load(&gort__sched.nmspinning) == 0)
+            gort__wakep();
     }
 }
 

@@ -5,8 +5,11 @@
 #ifndef GORT_TEST_UTIL_H
 #define GORT_TEST_UTIL_H
 
+#include <dirent.h>
 #include <gort.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -87,6 +90,34 @@ static inline void busy_ns(int64_t ns)
             sink += (uint64_t)i;
     }
     (void)sink;
+}
+
+/* The threads of this process (/proc/self/task). */
+static inline long test_count_tasks(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ASSERT_TRUE(d != NULL);
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* RLIMIT_NPROC counts the threads of the real user id and does not apply
+ * to root: a case that needs it enforced becomes nobody first (each case
+ * runs in its own process). Skips the case if it cannot. */
+static inline void test_become_nobody(void)
+{
+    if (geteuid() != 0)
+        return;
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+        TEST_SKIP("cannot become uid 65534 to have RLIMIT_NPROC enforced");
+    /* A credential change makes the process non-dumpable, and /proc/self
+     * root-owned; keep /proc/self/task readable. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 #endif /* GORT_TEST_UTIL_H */

@@ -72,19 +72,6 @@ static bool task_exists(long tid)
     return stat(path, &st) == 0;
 }
 
-static long count_tasks(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    ASSERT_TRUE(d != NULL);
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* nanosleep(ns) through gort_syscall in the given mode. */
 static void sleep_syscall(int mode, int64_t ns)
 {
@@ -1373,7 +1360,7 @@ static int eagain_main(void *arg)
         return EAGAIN_RETRY;
     struct rlimit old, rl;
     ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
-    long n = count_tasks();
+    long n = test_count_tasks();
     rl.rlim_cur = (rlim_t)n;
     rl.rlim_max = old.rlim_max; /* so the limit can be restored (LSan needs a thread) */
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
@@ -1424,19 +1411,6 @@ static int eagain_main(void *arg)
     return 0;
 }
 
-/* RLIMIT_NPROC counts the threads of the real user id and does not apply
- * to root: become nobody first (this case runs in its own process). */
-static void become_nobody(void)
-{
-    if (geteuid() != 0)
-        return;
-    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
-        TEST_SKIP("cannot become uid 65534 to have RLIMIT_NPROC enforced");
-    /* A credential change makes the process non-dumpable, and /proc/self
-     * root-owned; keep /proc/self/task readable. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-}
-
 static void eagain_case(bool locked)
 {
     /* qemu-user runs threads of its own that count against RLIMIT_NPROC
@@ -1444,7 +1418,7 @@ static void eagain_case(bool locked)
     const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
     if (launcher && strstr(launcher, "qemu"))
         TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
-    become_nobody();
+    test_become_nobody();
     for (int i = 0; i < 50; i++) {
         int r = run_main(eagain_main, locked ? (void *)1 : NULL, 1);
         if (r != EAGAIN_RETRY) {

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -641,4 +642,106 @@ TEST(syscall_lazy_eager_foreign_thread_eperm)
 {
     check_foreign(); /* before the runtime exists */
     ASSERT_EQ(run_main(foreign_main, NULL, 2), 0);
+}
+
+/* When no thread can be made for a P that an eager system call hands off
+ * (RLIMIT_NPROC reached), the goroutines queued on that P go to the global
+ * queue and sysmon makes the thread once it can: here the goroutine the
+ * call waits for runs after the limit is lifted. Before, they stayed on the
+ * P, now idle, where no M looks: the program hung. */
+enum { NPROC_RETRY = 99 };
+static int nproc_pipe[2];
+static struct rlimit nproc_old;
+static _Atomic int nproc_done;
+
+static void nproc_writer(void *arg)
+{
+    (void)arg;
+    char c = 'x';
+    ASSERT_EQ(write(nproc_pipe[1], &c, 1), 1);
+}
+
+/* Lifts the limit after 200 ms; after 20 s more, unblocks the read with
+ * another byte so that a hang fails the case instead of its timeout. */
+static void *nproc_lifter(void *arg)
+{
+    (void)arg;
+    usleep(200 * 1000);
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &nproc_old), 0);
+    for (int i = 0; i < 20000 && !atomic_load(&nproc_done); i++)
+        usleep(1000);
+    if (!atomic_load(&nproc_done)) {
+        char c = 'w';
+        ASSERT_EQ(write(nproc_pipe[1], &c, 1), 1);
+    }
+    return NULL;
+}
+
+static int nproc_main(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_gomaxprocs(), 1);
+    /* The precondition: m0, running this goroutine, is the runtime's only
+     * M, so the hand-off below must create a thread. (A sysmon preemption
+     * of a slow start can have made another: then run the runtime again.) */
+    if (stats_now().ms_created != 1)
+        return NPROC_RETRY;
+    ASSERT_EQ(pipe(nproc_pipe), 0);
+    atomic_store(&nproc_done, 0);
+    ASSERT_EQ(getrlimit(RLIMIT_NPROC, &nproc_old), 0);
+    pthread_t lifter;
+    ASSERT_EQ(pthread_create(&lifter, NULL, nproc_lifter, NULL), 0);
+    ASSERT_EQ(gort_go(nproc_writer, NULL), 0); /* queued on our P */
+    struct rlimit rl = {.rlim_cur = (rlim_t)test_count_tasks(), .rlim_max = nproc_old.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, nproc_lifter, NULL) == 0)
+        TEST_FAIL("RLIMIT_NPROC is not enforced here"); /* checked by the caller */
+    gort_stats_t s0 = stats_now();
+    int64_t t0 = test_now_ns();
+    char c = 0;
+    long n = gort_syscall(GORT_SYSCALL_EAGER, SYS_read, nproc_pipe[0], (long)&c, 1, 0, 0, 0);
+    atomic_store(&nproc_done, 1);
+    gort_stats_t s1 = stats_now();
+    test_log("read %ld byte '%c' after %lld ms; threads created during the call: %llu", n, c,
+             (long long)(test_now_ns() - t0) / 1000000,
+             (unsigned long long)(s1.ms_created - s0.ms_created));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(c, 'x'); /* 'w': the writer never ran */
+    ASSERT_GE(s1.ms_created - s0.ms_created, 1);
+    ASSERT_EQ(pthread_join(lifter, NULL), 0);
+    close(nproc_pipe[0]);
+    close(nproc_pipe[1]);
+    return 0;
+}
+
+TEST_TIMEOUT(handoff_without_a_thread_loses_no_goroutine, 60)
+{
+    /* qemu-user runs threads of its own that count against RLIMIT_NPROC. */
+    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
+    if (launcher && strstr(launcher, "qemu"))
+        TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
+    test_become_nobody();
+    /* Is the limit enforced (a container may not)? */
+    struct rlimit old, rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
+    rl.rlim_cur = (rlim_t)test_count_tasks();
+    rl.rlim_max = old.rlim_max;
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
+    pthread_t t;
+    int r = pthread_create(&t, NULL, nproc_lifter, NULL);
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
+    if (r == 0) {
+        atomic_store(&nproc_done, 1);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        TEST_SKIP("RLIMIT_NPROC is not enforced here");
+    }
+    for (int i = 0; i < 50; i++) {
+        r = run_main(nproc_main, NULL, 1);
+        if (r != NPROC_RETRY) {
+            ASSERT_EQ(r, 0);
+            return;
+        }
+    }
+    TEST_SKIP("could not start the runtime with a single thread in 50 tries");
 }
