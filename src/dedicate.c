@@ -279,7 +279,7 @@ gort__g_t *gort__findrunnable_dedicated(gort__m_t *mp)
             if (r == 1)
                 return gp;
             if (r < 0)
-                continue; /* the stop or shutdown is handled at the top */
+                continue; /* a stop, shutdown or due timer: handled at the top */
         }
         gort__dedrun_end(mp); /* about to sleep: stopped for any stop */
         /* Counted asleep before dstate says so: whoever then moves dstate

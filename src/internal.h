@@ -274,13 +274,20 @@ static inline bool gort__gcwaiting(void)
 }
 
 /* The dedicated spin (dedicate.c's file comment): a dedicated M about to
- * sleep polls done(arg) between short PAUSE runs for up to mp->spin_ns.
- * Returns 1 when done (the budget grows), 0 when the budget ran out (it
- * shrinks), -1 when a stop or shutdown cut the spin short (unchanged).
- * Inline, so that done is inlined too. */
+ * sleep polls done(arg) between short PAUSE runs for up to mp->spin_ns, or
+ * until the first timer of its P is due (a deadline of its goroutine: only
+ * this M runs them). Returns 1 when done (the budget grows), 0 when the
+ * budget ran out (it shrinks), -1 when a stop, shutdown or a due timer cut
+ * the spin short (unchanged). Inline, so that done is inlined too. */
 static inline int gort__ded_spin(gort__m_t *mp, bool (*done)(const void *arg), const void *arg)
 {
     int64_t end = gort__nanotime() + mp->spin_ns;
+    /* Only the goroutine, now waiting, adds timers to its dedicated P: the
+     * first one cannot move earlier during the spin. */
+    int64_t tw = atomic_load_explicit(&mp->p->timer0when, memory_order_relaxed);
+    bool timer = tw != 0 && tw < end;
+    if (timer)
+        end = tw;
     for (int n = 0;; n++) {
         gort__procyield(10);
         if (done(arg)) {
@@ -290,6 +297,8 @@ static inline int gort__ded_spin(gort__m_t *mp, bool (*done)(const void *arg), c
         if (GORT__UNLIKELY(gort__gcwaiting() || gort__shutting_down()))
             return -1;
         if ((n & 15) == 15 && gort__nanotime() >= end) {
+            if (timer)
+                return -1;
             gort__ded_spin_adapt(mp, false);
             return 0;
         }

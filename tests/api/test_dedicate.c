@@ -2023,6 +2023,43 @@ TEST(handoff_elements_of_every_size_arrive_whole)
     ASSERT_EQ(run_main_spin(handoff_sizes_main, NULL, 1, 200 * US), 0);
 }
 
+/* A dedicated goroutine's own deadlines (a sleep, a select's) are timers on
+ * its dedicated P, which only its thread runs: the thread's spin before it
+ * sleeps must end when the first is due, not when the spin budget (200 ms
+ * here) runs out. Before, each wait below ended up to 200 ms late. */
+static int deadline_spin_main(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    gort_chan_t *c;
+    ASSERT_EQ(gort_chan_make(&c, sizeof(int), 0), 0);
+    int64_t worst = 0;
+    for (int i = 0; i < 10; i++) {
+        int64_t t0 = test_now_ns();
+        if (i & 1) {
+            ASSERT_EQ(gort_sleep_ns(2 * MS), 0);
+        } else {
+            int v;
+            gort_select_case_t cs = {.chan = c, .dir = GORT_SELECT_RECV, .elem = &v};
+            ASSERT_EQ(gort_select_deadline(&cs, 1, gort_now_ns() + 2 * MS), -ETIMEDOUT);
+        }
+        int64_t late = test_now_ns() - t0 - 2 * MS;
+        if (late > worst)
+            worst = late;
+    }
+    test_log("worst lateness of a 2 ms deadline with a 200 ms spin budget: %lld us",
+             (long long)worst / 1000);
+    ASSERT_LT(worst, 100 * MS);
+    ASSERT_EQ(gort_chan_free(c), 0);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    return 0;
+}
+
+TEST(dedicated_deadlines_end_the_spin)
+{
+    ASSERT_EQ(run_main_spin(deadline_spin_main, NULL, 2, 200 * MS), 0);
+}
+
 /* A spinner is released by close (receive: ok == false; send: -EPIPE), by
  * a select's send, and by a plain receive that drains a full buffer; with
  * a long spin budget each returns long before the budget is spent, so the
