@@ -1488,6 +1488,18 @@ static void teardown(gort__m_t *m0)
     gort__stack_freeall();
 }
 
+/* gort_main's way out when the run cannot start once m0 runs as an M (no
+ * main goroutine, no sysmon): everything made so far is undone. */
+static void start_failed(gort__m_t *m0)
+{
+    gort__setm(NULL);
+    gort__sig_altstack_free(m0);
+    teardown(m0);
+    free(m0);
+    gort__sig_uninstall();
+    atomic_store(&gort__rt.running, false);
+}
+
 /* A new normal P with id id (Pidle, not yet in allp). */
 gort__p_t *gort__pnew(int32_t id)
 {
@@ -1610,12 +1622,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
 
     gort__g_t *maing = newproc1(allp[0], main_goroutine, NULL, stack_size, &err);
     if (!maing) {
-        gort__setm(NULL);
-        gort__sig_altstack_free(m0);
-        teardown(m0);
-        free(m0);
-        gort__sig_uninstall();
-        atomic_store(&rt->running, false);
+        start_failed(m0);
         return err;
     }
     maing->is_main = true;
@@ -1623,8 +1630,15 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     gort__runqput(allp[0], maing, true);
 
     rt->start_ns = gort__nanotime();
-    gort__trace_init();   /* GORT_DEBUG */
-    gort__sysmon_start(); /* without sysmon, lazy syscalls are never retaken */
+    gort__trace_init(); /* GORT_DEBUG */
+    /* Without sysmon lazy system calls are never retaken, nor long-running
+     * goroutines preempted: no run without it. */
+    err = gort__sysmon_start();
+    if (err != 0) {
+        gort__trace_fini();
+        start_failed(m0);
+        return err;
+    }
     schedule(m0);
     gort__sysmon_stop();
     gort__trace_fini();

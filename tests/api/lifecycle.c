@@ -5,10 +5,13 @@
  * start afresh with every run.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "gort_util.h"
 
@@ -129,6 +132,45 @@ TEST(main_twice_in_a_row)
     ASSERT_EQ(gort_gomaxprocs(), -ESRCH);
     ASSERT_EQ(run_main(twice_main, (void *)2, 1), 12);
     ASSERT_EQ(run_main(twice_main, (void *)3, 0), 13);
+}
+
+/* When no thread can be made at start (here for sysmon, RLIMIT_NPROC
+ * reached), gort_main returns -EAGAIN without running fn, and a later run
+ * works. Before, the failure to start sysmon was ignored and the program
+ * ran without retakes or preemption. */
+static int never_main(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+static void *noop_thread(void *arg)
+{
+    return arg;
+}
+
+TEST(main_without_threads_returns_eagain)
+{
+    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
+    if (launcher && strstr(launcher, "qemu"))
+        TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
+    test_become_nobody();
+    struct rlimit old, rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
+    rl.rlim_cur = (rlim_t)test_count_tasks();
+    rl.rlim_max = old.rlim_max;
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, noop_thread, NULL) == 0) {
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
+        TEST_SKIP("RLIMIT_NPROC is not enforced here");
+    }
+    int r = run_main(never_main, NULL, 2);
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
+    ASSERT_EQ(r, -EAGAIN);
+    ASSERT_EQ(gort_gomaxprocs(), -ESRCH); /* not running */
+    ASSERT_EQ(run_main(never_main, NULL, 2), 7);
 }
 
 static int live_main(void *arg)
