@@ -7,8 +7,11 @@
 
 #include <dirent.h>
 #include <gort.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -118,6 +121,33 @@ static inline void test_become_nobody(void)
     /* A credential change makes the process non-dumpable, and /proc/self
      * root-owned; keep /proc/self/task readable. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+static inline void *test_noop_thread(void *arg)
+{
+    return arg;
+}
+
+/* For a case that needs "no new thread can be made": becomes nobody, sets
+ * RLIMIT_NPROC to the threads running now and saves the old limit in *old
+ * (the caller restores it). Skips the case, with the limit restored, under
+ * qemu-user (which runs threads of its own that count) or where the limit
+ * is not enforced. */
+static inline void test_nproc_limit_now(struct rlimit *old)
+{
+    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
+    if (launcher && strstr(launcher, "qemu"))
+        TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
+    test_become_nobody();
+    ASSERT_EQ(getrlimit(RLIMIT_NPROC, old), 0);
+    struct rlimit rl = {.rlim_cur = (rlim_t)test_count_tasks(), .rlim_max = old->rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, test_noop_thread, NULL) == 0) {
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(setrlimit(RLIMIT_NPROC, old), 0);
+        TEST_SKIP("RLIMIT_NPROC is not enforced here");
+    }
 }
 
 #endif /* GORT_TEST_UTIL_H */

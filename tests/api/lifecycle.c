@@ -144,28 +144,10 @@ static int never_main(void *arg)
     return 7;
 }
 
-static void *noop_thread(void *arg)
-{
-    return arg;
-}
-
 TEST(main_without_threads_returns_eagain)
 {
-    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
-    if (launcher && strstr(launcher, "qemu"))
-        TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
-    test_become_nobody();
-    struct rlimit old, rl;
-    ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
-    rl.rlim_cur = (rlim_t)test_count_tasks();
-    rl.rlim_max = old.rlim_max;
-    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
-    pthread_t t;
-    if (pthread_create(&t, NULL, noop_thread, NULL) == 0) {
-        ASSERT_EQ(pthread_join(t, NULL), 0);
-        ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
-        TEST_SKIP("RLIMIT_NPROC is not enforced here");
-    }
+    struct rlimit old;
+    test_nproc_limit_now(&old);
     int r = run_main(never_main, NULL, 2);
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
     ASSERT_EQ(r, -EAGAIN);

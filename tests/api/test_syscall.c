@@ -717,25 +717,11 @@ static int nproc_main(void *arg)
 
 TEST_TIMEOUT(handoff_without_a_thread_loses_no_goroutine, 60)
 {
-    /* qemu-user runs threads of its own that count against RLIMIT_NPROC. */
-    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
-    if (launcher && strstr(launcher, "qemu"))
-        TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
-    test_become_nobody();
-    /* Is the limit enforced (a container may not)? */
-    struct rlimit old, rl;
-    ASSERT_EQ(getrlimit(RLIMIT_NPROC, &old), 0);
-    rl.rlim_cur = (rlim_t)test_count_tasks();
-    rl.rlim_max = old.rlim_max;
-    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
-    pthread_t t;
-    int r = pthread_create(&t, NULL, nproc_lifter, NULL);
+    /* Is the limit enforced here? (The runs below set it themselves.) */
+    struct rlimit old;
+    test_nproc_limit_now(&old);
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
-    if (r == 0) {
-        atomic_store(&nproc_done, 1);
-        ASSERT_EQ(pthread_join(t, NULL), 0);
-        TEST_SKIP("RLIMIT_NPROC is not enforced here");
-    }
+    int r;
     for (int i = 0; i < 50; i++) {
         r = run_main(nproc_main, NULL, 1);
         if (r != NPROC_RETRY) {
