@@ -16,7 +16,8 @@
  *    nothing in the VMA budget ("guard-install" mode).
  *  - On older kernels (or under an emulator that ignores the advice) guards
  *    are PROT_NONE pages made by mprotect ("mprotect" mode) while the
- *    process stays within half of vm.max_map_count; past that, stacks get a
+ *    process stays within half of vm.max_map_count (each such guard splits
+ *    its chunk's mapping: two VMAs, so a quarter of it in guards); past that, stacks get a
  *    canary word at their lowest address instead ("canary" mode), which the
  *    scheduler checks every time the goroutine stops running. Which mode is
  *    in use is detected at start-up (a guard is installed on a scratch page
@@ -126,7 +127,9 @@ int gort__stack_sysinit(void)
         return 0;
     int saved = errno;
     pagesize = (size_t)sysconf(_SC_PAGESIZE);
-    mprotect_budget = read_max_map_count() / 2 - 1024;
+    /* A PROT_NONE guard inside a chunk splits its mapping: two more VMAs
+     * per guard, so half of the map count is a quarter of it in guards. */
+    mprotect_budget = read_max_map_count() / 4 - 512;
     if (mprotect_budget < 0)
         mprotect_budget = 0;
     const char *force = getenv("GORT_STACK_GUARD"); /* testing aid: install|mprotect|canary */
@@ -190,9 +193,13 @@ static uint32_t make_guard(uintptr_t guard_lo, uintptr_t lo)
         if (madvise((void *)guard_lo, GUARD_BYTES, MADV_GUARD_INSTALL) == 0)
             kind = STACK_GUARD_INSTALL;
     } else if (guard_mode == STACK_GUARD_MPROTECT) {
+        /* Counted only while it stands (freeing a large stack gives it
+         * back), so failures and refusals do not use up the budget. */
         if (atomic_fetch_add(&mprotect_guards, 1) < mprotect_budget &&
             mprotect((void *)guard_lo, GUARD_BYTES, PROT_NONE) == 0)
             kind = STACK_GUARD_MPROTECT;
+        else
+            atomic_fetch_sub(&mprotect_guards, 1);
     }
     if (kind == STACK_GUARD_CANARY)
         *(volatile uint64_t *)lo = STACK_CANARY;

@@ -169,3 +169,69 @@ TEST(spawn_without_a_stack_fails_and_keeps_nothing)
         TEST_SKIP("address-space limits and the sanitizers' or valgrind's allocators do not mix");
     ASSERT_EQ(run_main(nostack_main, NULL, 1), 0);
 }
+
+/* In mprotect mode each guard splits its chunk's mapping (two VMAs), so the
+ * guards stop at a quarter of vm.max_map_count and the stacks past that get
+ * canaries: however many goroutines park, the process stays within half of
+ * the map count, leaving the rest to threads and the program. Before, the
+ * budget counted one VMA per guard and 32,000 parked goroutines took 97 %
+ * of the map count. */
+static gort_waitgroup_t vma_gate, vma_wg;
+
+static void vma_parked(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_waitgroup_wait(&vma_gate), 0);
+    ASSERT_EQ(gort_waitgroup_done(&vma_wg), 0);
+}
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ASSERT_TRUE(f != NULL);
+    long n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static int vma_main(void *arg)
+{
+    long max_maps = (long)(intptr_t)arg;
+    int n = (int)(max_maps / 2 + 4000); /* more than half the map count */
+    gort_waitgroup_init(&vma_gate);
+    gort_waitgroup_init(&vma_wg);
+    ASSERT_EQ(gort_waitgroup_add(&vma_gate, 1), 0);
+    ASSERT_EQ(gort_waitgroup_add(&vma_wg, n), 0);
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(gort_go(vma_parked, NULL), 0);
+    while (stats_now().goroutines_live < (uint64_t)n + 1)
+        ASSERT_EQ(gort_yield(), 0);
+    ASSERT_EQ(gort_sleep_ns(10 * 1000 * 1000), 0); /* all parked on the gate */
+    long maps = count_lines("/proc/self/maps");
+    test_log("%d goroutines parked with mprotect guards: %ld mappings of %ld allowed", n, maps,
+             max_maps);
+    ASSERT_LT(maps, max_maps / 2 + 2000);
+    ASSERT_EQ(gort_waitgroup_done(&vma_gate), 0);
+    ASSERT_EQ(gort_waitgroup_wait(&vma_wg), 0);
+    return 0;
+}
+
+TEST_TIMEOUT(mprotect_guards_keep_half_the_map_count, 120)
+{
+    const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER"); /* qemu-user, valgrind */
+    if (SANITIZED || RUNNING_ON_VALGRIND || (launcher && *launcher))
+        TEST_SKIP("tens of thousands of stacks: native runs only");
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long max_maps = 0;
+    if (!f || fscanf(f, "%ld", &max_maps) != 1 || max_maps <= 0 || max_maps > 200000) {
+        if (f)
+            fclose(f);
+        TEST_SKIP("vm.max_map_count unreadable or too large to fill in a test");
+    }
+    fclose(f);
+    ASSERT_EQ(setenv("GORT_STACK_GUARD", "mprotect", 1), 0);
+    ASSERT_EQ(run_main(vma_main, (void *)(intptr_t)max_maps, 2), 0);
+}
