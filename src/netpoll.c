@@ -490,8 +490,12 @@ GORT_API int gort_fd_open(gort_fd_t **out, int fd)
         errno = saved;
         return err;
     }
+    /* On failure below the descriptor's flags are put back as they were. */
+    bool setnb = !(fl & O_NONBLOCK);
     gort_fd_t *f = fd_alloc();
     if (!f) {
+        if (setnb)
+            (void)fcntl(fd, F_SETFL, fl);
         errno = saved;
         return -ENOMEM;
     }
@@ -512,6 +516,8 @@ GORT_API int gort_fd_open(gort_fd_t **out, int fd)
     ev.data.u64 = (uint64_t)(uintptr_t)f | ((uint64_t)f->seq << TAG_SHIFT);
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         err = -errno;
+        if (setnb)
+            (void)fcntl(fd, F_SETFL, fl);
         errno = saved;
         gort__lock(&pool_lock);
         f->next = pool_free;

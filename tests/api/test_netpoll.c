@@ -485,10 +485,12 @@ static int misc_main(void *arg)
     ASSERT_EQ(gort_fd_open(&f, -1), -EINVAL);
     ASSERT_EQ(gort_fd_close(NULL), -EINVAL);
     ASSERT_EQ(gort_fd_wait(NULL, GORT_FD_READ, 0), -EINVAL);
-    /* A regular file cannot be polled. */
+    /* A regular file cannot be polled, and a refused descriptor keeps its
+     * flags (O_NONBLOCK is not left behind). */
     int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(gort_fd_open(&f, fd), -EPERM);
+    ASSERT_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
     close(fd);
     /* A refused connection. */
     struct sockaddr_in a;
