@@ -394,8 +394,9 @@ GORT_API int gort_stats_get(gort_stats_t *st);
  *        off at once, usually waking another thread (Go's
  *        entersyscallblock).
  *
- * Between enter and exit the goroutine must not call gort (it holds no P),
- * and must not be switched to another thread by other means.
+ * Between enter and exit the goroutine must not call gort (it holds no P;
+ * debug builds, GORT_DEBUG >= 1, stop with a fatal error if it does), and
+ * must not be switched to another thread by other means.
  * Contexts: goroutine. A dedicated goroutine keeps its own P in all three
  * ways and wakes nobody (it needs no protocol: a raw call is as good).
  * Return 0 or -EPERM from a foreign thread (gort_exitsyscall: -EINVAL if the

@@ -79,6 +79,7 @@ GORT_API int gort_yield(void)
     gort__g_t *gp = gort__getg();
     if (!gp)
         return -EPERM;
+    gort__api_debug_check(gp);
     /* A yield answers a pending preemption request: clear it rather than
      * sending the goroutine to the back of the global queue as well. */
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);

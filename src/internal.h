@@ -326,12 +326,23 @@ int gort__cgroup_cpu_limit(void);     /* 0: no limit */
 /* The G of a public API call (NULL on a foreign thread). Honours a pending
  * preemption request or a stop-the-world first: every runtime call is a
  * preemption point and a safe point. */
+/* Misuse that gort.h leaves undefined, caught by debug builds with a fatal
+ * error: a call from inside a preemptible region, or between
+ * gort_entersyscall and gort_exitsyscall (no P is held there, or one a
+ * thief may take: park, spawn and ready would use what is not ours). */
+static inline void gort__api_debug_check(gort__g_t *gp)
+{
+    if (GORT_DEBUG >= 1 && atomic_load_explicit(&gp->preemptible, memory_order_relaxed))
+        gort__throw("gort called inside a preemptible region");
+    if (GORT_DEBUG >= 1 && gort__readgstatus(gp) == Gsyscall)
+        gort__throw("gort called between gort_entersyscall and gort_exitsyscall");
+}
+
 static inline gort__g_t *gort__api_g(void)
 {
     gort__g_t *gp = gort__getg();
     if (gp) {
-        if (GORT_DEBUG >= 1 && atomic_load_explicit(&gp->preemptible, memory_order_relaxed))
-            gort__throw("gort called inside a preemptible region");
+        gort__api_debug_check(gp);
         if (GORT__UNLIKELY(atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
                            gort__gcwaiting()))
             gort__preempt_park(gp);
