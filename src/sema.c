@@ -27,7 +27,9 @@
  *    stack into the queue and park with an unlockf that drops the lock. On
  *    wake-up: if the releaser handed us its unit (ticket == 1) we are done;
  *    otherwise try cansemacquire and, if another goroutine got there first,
- *    start over (Go does the same: the wake-up is a hint in normal mode).
+ *    start over (Go does the same: the wake-up is a hint in normal mode),
+ *    at the head of the queue (Go: where the caller asked), so waiters stay
+ *    first come, first served.
  *  - release: count++, then read nwait; if zero, nobody is waiting or about
  *    to wait and we are done without the lock. Otherwise lock, unlink the
  *    head waiter, nwait--, unlock, then (handoff only) take the unit back
@@ -218,7 +220,11 @@ void gort__semacquire1(gort__sema_t *s, bool lifo, enum gort__waitreason reason)
         /* The releaser unlinked w and wrote w.ticket before gort__ready. */
         if (w.ticket != 0 || gort__cansemacquire(s))
             break;
-        /* Another goroutine took the unit before we ran: queue again. */
+        /* Another goroutine took the unit before we ran: queue again, at
+         * the head, since we were first (Go's runtime semaphore requeues at
+         * the tail here, and sync.Mutex asks for the head itself; gort's
+         * semaphore promises FIFO to its waiters). */
+        lifo = true;
     }
 }
 

@@ -458,6 +458,47 @@ TEST(sema_fifo_order)
     ASSERT_EQ(run_main(fifo_main, NULL, 1), 0);
 }
 
+/* A woken waiter that finds its unit taken by a barging try_acquire goes
+ * back to the head of the queue, not behind later waiters: the waiters are
+ * still served first come, first served. */
+static gort_sema_t barge_s = GORT_SEMA_INIT;
+static _Atomic int barge_started, barge_done;
+static int barge_order[2];
+
+static void barge_waiter(void *arg)
+{
+    atomic_fetch_add(&barge_started, 1);
+    ASSERT_EQ(gort_sema_acquire(&barge_s), 0);
+    barge_order[atomic_fetch_add(&barge_done, 1)] = (int)(intptr_t)arg;
+}
+
+static int barge_main(void *arg)
+{
+    (void)arg;
+    /* One P: each waiter runs until it parks before main goes on. */
+    for (int i = 1; i <= 2; i++) {
+        ASSERT_EQ(gort_go(barge_waiter, (void *)(intptr_t)i), 0);
+        ASSERT_EQ(gort_yield(), 0);
+        ASSERT_EQ(atomic_load(&barge_started), i);
+    }
+    ASSERT_EQ(gort_sema_release(&barge_s), 0);     /* wakes waiter 1 ... */
+    ASSERT_EQ(gort_sema_try_acquire(&barge_s), 0); /* ... whose unit main takes */
+    ASSERT_EQ(gort_yield(), 0);                    /* waiter 1 runs, queues again */
+    ASSERT_EQ(atomic_load(&barge_done), 0);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(gort_sema_release(&barge_s), 0);
+        ASSERT_EQ(wait_at_least(&barge_done, i + 1, 30), i + 1);
+    }
+    ASSERT_EQ(barge_order[0], 1);
+    ASSERT_EQ(barge_order[1], 2);
+    return 0;
+}
+
+TEST(sema_fifo_after_a_barging_acquire)
+{
+    ASSERT_EQ(run_main(barge_main, NULL, 1), 0);
+}
+
 /* ---- semaphore: release from a foreign thread, -EPERM ------------------------ */
 
 static gort_sema_t fr_s = GORT_SEMA_INIT;
