@@ -739,7 +739,9 @@ typedef struct gort_rwmutex {
 /* rlock / lock: take a read (shared) or write (exclusive) lock, parking
  * until it is granted. Contexts: goroutine. Return 0, -EINVAL, -EPERM from
  * a foreign thread. runlock / unlock: release one; any context. Return 0,
- * -EINVAL, or -EPERM if no such lock is held (Go throws). */
+ * -EINVAL, or -EPERM if no such lock is held (Go throws). Undefined: a
+ * runlock by a goroutine that holds no read lock while others do (it cannot
+ * be told apart from theirs). */
 GORT_API int gort_rwmutex_rlock(gort_rwmutex_t *rw);
 GORT_API int gort_rwmutex_runlock(gort_rwmutex_t *rw);
 GORT_API int gort_rwmutex_lock(gort_rwmutex_t *rw);

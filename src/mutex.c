@@ -58,8 +58,9 @@
  *  waiting) - (rwmutexMaxReaders if a writer holds or waits for the lock).
  *
  *  Misuse: runlock with no reader at all (readerCount 0 or
- *  -rwmutexMaxReaders) and unlock with no writer (readerCount >= 0) return
- *  -EPERM and change nothing: both are CAS loops rather than Go's xadd, for
+ *  -rwmutexMaxReaders) and unlock with no writer holding the lock (`held`;
+ *  readerCount alone cannot tell a holding writer from a waiting one)
+ *  return -EPERM and change nothing: both are CAS loops rather than Go's xadd, for
  *  the reason given for Mutex (a runlock that briefly made readerCount -1
  *  would let a concurrent writer count one reader too many and sleep
  *  forever). A runlock by a goroutine that holds no read lock while other
@@ -321,6 +322,10 @@ typedef struct rwmutex {
     gort__sema_t readerSem;      /* readers wait here for the writer */
     _Atomic int32_t readerCount; /* pending readers (see the file comment) */
     _Atomic int32_t readerWait;  /* departing readers the writer waits for */
+    /* A writer holds the lock (not only waits for it): set by lock once the
+     * readers are gone, cleared by the unlock that wins it (exchange), so a
+     * stray unlock gets -EPERM also while a writer waits (not in Go). */
+    _Atomic bool held;
 } rwmutex_t;
 
 _Static_assert(sizeof(rwmutex_t) <= sizeof(gort_rwmutex_t), "gort_rwmutex_t too small");
@@ -392,6 +397,7 @@ int gort_rwmutex_lock(gort_rwmutex_t *rwp)
      * decrements in rUnlockSlow. */
     if (r != 0 && atomic_fetch_add_explicit(&rw->readerWait, r, ACQREL) + r != 0)
         gort__semacquire1(&rw->writerSem, false, waitReasonSyncRWMutexLock);
+    atomic_store_explicit(&rw->held, true, RELAXED);
     return 0;
 }
 
@@ -400,6 +406,10 @@ int gort_rwmutex_unlock(gort_rwmutex_t *rwp)
     if (GORT__UNLIKELY(rwp == NULL))
         return -EINVAL;
     rwmutex_t *rw = (rwmutex_t *)rwp;
+    /* Only the unlock that takes `held` goes on: with a writer merely
+     * waiting, readerCount alone looks the same as with one holding. */
+    if (!atomic_exchange_explicit(&rw->held, false, RELAXED))
+        return -EPERM;
     /* Announce to readers there is no active writer. release: pairs with
      * the acquire add in gort_rwmutex_rlock. */
     int32_t c = atomic_load_explicit(&rw->readerCount, RELAXED);

@@ -281,6 +281,44 @@ TEST(rwmutex_misuse_eperm)
     ASSERT_EQ(run_main(misuse_main, NULL, 1), 0);
 }
 
+/* A stray unlock while a writer only waits (a reader holds the lock) is
+ * refused too, and the writer still gets the lock when the reader leaves.
+ * Before, readerCount alone made it look held: the unlock returned 0 and
+ * the writer was never woken. */
+static gort_rwmutex_t stray_rw = GORT_RWMUTEX_INIT;
+static _Atomic int stray_state;
+
+static void stray_writer(void *arg)
+{
+    (void)arg;
+    atomic_store(&stray_state, 1);
+    ASSERT_EQ(gort_rwmutex_lock(&stray_rw), 0);
+    atomic_store(&stray_state, 2);
+    ASSERT_EQ(gort_rwmutex_unlock(&stray_rw), 0);
+}
+
+static int stray_main(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_rwmutex_rlock(&stray_rw), 0);
+    ASSERT_EQ(gort_go(stray_writer, NULL), 0);
+    ASSERT_EQ(gort_yield(), 0); /* one P: the writer now waits for us */
+    ASSERT_EQ(atomic_load(&stray_state), 1);
+    ASSERT_EQ(gort_rwmutex_unlock(&stray_rw), -EPERM);
+    ASSERT_EQ(gort_rwmutex_runlock(&stray_rw), 0);
+    for (int i = 0; i < 30000 && atomic_load(&stray_state) != 2; i++)
+        ASSERT_EQ(gort_sleep_ns(1000000), 0);
+    ASSERT_EQ(atomic_load(&stray_state), 2);
+    ASSERT_EQ(gort_rwmutex_lock(&stray_rw), 0); /* still usable */
+    ASSERT_EQ(gort_rwmutex_unlock(&stray_rw), 0);
+    return 0;
+}
+
+TEST(rwmutex_stray_unlock_with_a_waiting_writer_eperm)
+{
+    ASSERT_EQ(run_main(stray_main, NULL, 1), 0);
+}
+
 TEST(rwmutex_unlock_unheld_eperm_no_runtime)
 {
     gort_rwmutex_t rw = GORT_RWMUTEX_INIT;
