@@ -646,7 +646,8 @@ GORT_API int gort_select(gort_select_case_t *cases, size_t n, unsigned flags);
 /* As gort_select without flags, but gives up at deadline_ns (gort_now_ns
  * clock) with -ETIMEDOUT; a deadline in the past polls once. With no
  * non-NULL channel it just sleeps until the deadline. Contexts: goroutine.
- * Returns as gort_select, with -ETIMEDOUT instead of -EAGAIN. */
+ * Returns as gort_select, with -ETIMEDOUT instead of -EAGAIN, and -ENOMEM
+ * also when there is no memory for the deadline's timer. */
 GORT_API int gort_select_deadline(gort_select_case_t *cases, size_t n, int64_t deadline_ns);
 
 /* ------------------------------------------------------------------------ */

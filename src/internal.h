@@ -411,6 +411,9 @@ void gort__stealorder_reset(int32_t nprocs);
 /* ---- timer.c ---- */
 /* Adds t to the current P's heap (t->when, t->f set). Runs with a P. */
 int gort__addtimer(gort__timer_t *t);
+/* Makes room for n more timers on pp's heap, so that adding them then
+ * cannot fail for memory; 0 or -ENOMEM. */
+int gort__timers_reserve(gort__p_t *pp, int32_t n);
 int gort__addtimer_on(gort__p_t *pp, gort__timer_t *t); /* any P, e.g. moving timers */
 /* Removes t from its heap if it is on one (true), then waits until no
  * firing of t is in progress. Any context. */

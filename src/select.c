@@ -78,8 +78,11 @@ static bool selparkcommit(gort__g_t *gp, void *arg)
 {
     (void)gp;
     selctx_t *ctx = arg;
+    /* Room was reserved before the locks; only if a timer moved onto this
+     * P meanwhile took it and no memory is left does the select then wait
+     * without its deadline. */
     if (ctx->timer && gort__addtimer(ctx->timer) != 0)
-        ctx->timer->arg = NULL; /* no memory: the select will not time out */
+        ctx->timer->arg = NULL;
     selunlock(ctx->cases, ctx->lockorder, ctx->nlock);
     return true;
 }
@@ -144,8 +147,11 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
             return -EAGAIN;
         if (!deadline)
             return -EINVAL; /* would block forever */
-        if (deadline > gort__nanotime())
-            gort__sleep_until(deadline);
+        if (deadline > gort__nanotime()) {
+            int r = gort__sleep_until(deadline);
+            if (r < 0)
+                return r; /* -ENOMEM */
+        }
         return -ETIMEDOUT;
     }
 
@@ -174,6 +180,13 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
         lockorder[norder] = i;
         norder++;
     }
+    /* A deadline's timer goes on our P's heap when we park (selparkcommit),
+     * where no error can be returned: make room for it now. */
+    if (block && deadline && gort__timers_reserve(gort__getm()->p, 1) != 0) {
+        free(heap);
+        return -ENOMEM;
+    }
+
     /* 2. lockorder by channel address. */
     sortlockorder(cases, lockorder, norder);
     sellock(cases, lockorder, norder);

@@ -159,6 +159,26 @@ void gort__timer_poke(void)
     gort__netpoll_break(); /* the sleeper may be in epoll_wait */
 }
 
+int gort__timers_reserve(gort__p_t *pp, int32_t n)
+{
+    gort__lock(&pp->timerslock);
+    int r = 0;
+    if (pp->ntimers + n > pp->timerscap) {
+        int32_t cap = pp->timerscap ? pp->timerscap * 2 : 64;
+        if (cap < pp->ntimers + n)
+            cap = pp->ntimers + n;
+        gort__timer_t **nh = realloc(pp->timers, (size_t)cap * sizeof *nh);
+        if (nh) {
+            pp->timers = nh;
+            pp->timerscap = cap;
+        } else {
+            r = -ENOMEM;
+        }
+    }
+    gort__unlock(&pp->timerslock);
+    return r;
+}
+
 int gort__addtimer(gort__timer_t *t)
 {
     return gort__addtimer_on(gort__getm()->p, t);
