@@ -270,8 +270,23 @@ static gort__m_t *allocm(void)
     return mp;
 }
 
-/* Starts a new M (thread) that will run pp. Returns false if no thread
- * could be made; the caller then still owns pp. */
+/* No M could be made for pp: pp goes idle and the goroutines queued on it
+ * to the global queue, since an idle P's queue is one nobody looks at (Go
+ * throws here instead); the spinning count the M was to carry is dropped.
+ * sysmon retries while goroutines wait there or timers are overdue with a P
+ * idle (sysmon.c). */
+static void newm_failed(gort__p_t *pp, bool spinning)
+{
+    if (pp) {
+        gort__lock(&gort__sched.lock);
+        gort__runq_to_global(pp);
+        gort__pidleput(pp);
+        gort__unlock(&gort__sched.lock);
+    }
+    if (spinning)
+        atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+}
+
 /* Creates mp's thread (Go's newosproc). On failure, mp never runs: its P
  * goes back to the idle list and its spinning count is dropped. */
 bool gort__newosproc(gort__m_t *mp)
@@ -288,26 +303,31 @@ bool gort__newosproc(gort__m_t *mp)
         atomic_store_explicit(&mp->osproc_state, 1, RELEASE);
         return true;
     }
-    /* The M stays on allm (stats may read it) but never ran. Its P goes
-     * idle, and the goroutines queued on it to the global queue: an idle
-     * P's queue is one nobody looks at (Go throws here instead). sysmon
-     * retries the thread creation while the global queue has goroutines and
-     * a P is idle (sysmon.c). */
-    bool spinning = atomic_load_explicit(&mp->spinning, RELAXED);
+    /* mp never runs: whoever made it unlinks and frees it (newm2). */
     gort__lock(&gort__sched.lock);
     gort__sched.mcount--;
     gort__p_t *pp = mp->nextp;
     mp->nextp = NULL;
     mp->thread = 0;
-    if (pp) {
-        gort__runq_to_global(pp);
-        gort__pidleput(pp);
-    }
     gort__unlock(&gort__sched.lock);
-    if (spinning)
-        atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+    newm_failed(pp, atomic_load_explicit(&mp->spinning, RELAXED));
     atomic_store_explicit(&mp->osproc_state, 2, RELEASE);
     return false;
+}
+
+/* An M whose thread was never made (its P and spinning count already given
+ * back): off allm and freed. allm's walkers hold sched.lock. */
+static void mfree_unstarted(gort__m_t *mp)
+{
+    gort__lock(&gort__sched.lock);
+    for (gort__m_t **link = &gort__sched.allm; *link; link = &(*link)->alllink) {
+        if (*link == mp) {
+            *link = mp->alllink;
+            break;
+        }
+    }
+    gort__unlock(&gort__sched.lock);
+    free(mp);
 }
 
 /* Starts a new M (thread) that will run pp (Go's newm). If the calling M is
@@ -324,13 +344,7 @@ bool gort__newm2(gort__p_t *pp, bool spinning, bool wait)
 {
     gort__m_t *mp = allocm();
     if (!mp) {
-        if (pp) {
-            gort__lock(&gort__sched.lock);
-            gort__pidleput(pp);
-            gort__unlock(&gort__sched.lock);
-        }
-        if (spinning)
-            atomic_fetch_sub_explicit(&gort__sched.nmspinning, 1, SEQCST);
+        newm_failed(pp, spinning);
         return false;
     }
     mp->nextp = pp;
@@ -349,9 +363,17 @@ bool gort__newm2(gort__p_t *pp, bool spinning, bool wait)
         int st;
         while ((st = atomic_load_explicit(&mp->osproc_state, ACQUIRE)) == 0)
             gort__usleep(10);
-        return st == 1;
+        if (st == 1)
+            return true;
+        mfree_unstarted(mp);
+        return false;
     }
-    return gort__newosproc(mp);
+    /* (Without wait, an M the template thread could not start stays on
+     * allm, unused: locked goroutines that start threads are rare.) */
+    if (gort__newosproc(mp))
+        return true;
+    mfree_unstarted(mp); /* else every retry (sysmon) would leave one */
+    return false;
 }
 
 /* Parks the current M (no P, not spinning) until startm hands it a P.

@@ -5,12 +5,15 @@
  * sysmon is a thread of its own that never holds a P. Its loop (Go's):
  * sleep 20 us while it keeps finding something to do; after 50 idle rounds
  * double the sleep each round up to 10 ms; when every P is idle and the
- * global queue empty, sleep deeply on sched.sysmonnote (until the next
- * timer or 60 s) until entersyscall or exitsyscall wakes it. Not in Go: a
- * thread that could not be created (gort__newosproc: EAGAIN) leaves its
- * P idle and the P's goroutines on the global queue; while goroutines wait
- * there with a P idle and no M spinning, sysmon calls wakep each round,
- * which creates the thread once it can. Each round it calls retake:
+ * global queue empty and no timer due, sleep deeply on sched.sysmonnote
+ * (until the next timer or 60 s) until entersyscall or exitsyscall wakes
+ * it. A timer more than 1 ms overdue gets an M with an idle P (Go's
+ * startm(nil, false)). Not in Go: a thread that could not be created
+ * (gort__newosproc: EAGAIN) leaves its P idle and the P's goroutines on the
+ * global queue; while goroutines wait there with a P idle and no M
+ * spinning, sysmon calls wakep each round, which creates the thread once
+ * it can (and the overdue-timer rule does the same for the P's timers).
+ * Each round it calls retake:
  *  - a P in Psyscall whose syscalltick has not changed since the last
  *    round (so it has sat in one syscall for at least one tick, >= 20 us)
  *    is taken back with a CAS and handed off (handoffp), unless there is no
@@ -45,7 +48,7 @@
 
 #define RELAXED memory_order_relaxed
 
-enum { FORCE_PREEMPT_NS = 10 * 1000 * 1000 };
+enum { FORCE_PREEMPT_NS = 10 * 1000 * 1000, OVERDUE_TIMER_NS = 1000 * 1000 };
 
 static pthread_t sysmon_thread;
 static bool sysmon_running;
@@ -135,10 +138,12 @@ static void *sysmon(void *arg)
             gort__schedtrace(gort__scheddetail, 2);
         }
         gort__checkdead_confirm();
-        /* Deep sleep when every P is idle, unless tracing (Go's rule), or
-         * unless goroutines wait on the global queue (see below). */
+        int64_t next = gort__timers_nextwhen();
+        /* Deep sleep when every P is idle, unless tracing or a timer is due
+         * (Go's rules), or goroutines wait on the global queue (see below). */
         if (gort__schedtrace_ms <= 0 && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs &&
-            atomic_load_explicit(&gort__sched.runqsize, RELAXED) == 0) {
+            atomic_load_explicit(&gort__sched.runqsize, RELAXED) == 0 &&
+            (next == 0 || next > now)) {
             gort__lock(&gort__sched.lock);
             if (!gort__shutting_down() && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs &&
                 gort__sched.runqsize == 0) {
@@ -147,7 +152,7 @@ static void *sysmon(void *arg)
                 int64_t sleep = 60ll * 1000 * 1000 * 1000;
                 if (__atomic_load_n(&gort__sched.deadsuspect, __ATOMIC_RELAXED))
                     sleep = 20 * 1000 * 1000; /* confirm the suspicion soon */
-                int64_t next = gort__timers_nextwhen();
+                next = gort__timers_nextwhen();
                 if (next) {
                     int64_t left = next - gort__nanotime();
                     if (left < sleep)
@@ -185,6 +190,12 @@ static void *sysmon(void *arg)
         if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 &&
             atomic_load(&gort__sched.npidle) > 0 && atomic_load(&gort__sched.nmspinning) == 0)
             gort__wakep();
+        /* Go's sysmon: timers that should have run already (a P that runs
+         * one goroutine for long, or, here, no M at all after a failed
+         * creation) get an M with an idle P. "Already" is 1 ms overdue, so
+         * that the timer sleeper, waking at the due time, is not doubled. */
+        if (next != 0 && now - next > OVERDUE_TIMER_NS && atomic_load(&gort__sched.npidle) > 0)
+            gort__startm(NULL, false);
     }
 }
 

@@ -648,7 +648,8 @@ TEST(syscall_lazy_eager_foreign_thread_eperm)
  * (RLIMIT_NPROC reached), the goroutines queued on that P go to the global
  * queue and sysmon makes the thread once it can: here the goroutine the
  * call waits for runs after the limit is lifted. Before, they stayed on the
- * P, now idle, where no M looks: the program hung. */
+ * P, now idle, where no M looks: the program hung. The same for a goroutine
+ * asleep on the P's timer heap: sysmon gives an overdue timer an M. */
 enum { NPROC_RETRY = 99 };
 static int nproc_pipe[2];
 static struct rlimit nproc_old;
@@ -656,7 +657,8 @@ static _Atomic int nproc_done;
 
 static void nproc_writer(void *arg)
 {
-    (void)arg;
+    if (arg) /* the timer variant: asleep on our P's timer heap first */
+        ASSERT_EQ(gort_sleep_ns(30 * MS), 0);
     char c = 'x';
     ASSERT_EQ(write(nproc_pipe[1], &c, 1), 1);
 }
@@ -679,7 +681,6 @@ static void *nproc_lifter(void *arg)
 
 static int nproc_main(void *arg)
 {
-    (void)arg;
     ASSERT_EQ(gort_gomaxprocs(), 1);
     /* The precondition: m0, running this goroutine, is the runtime's only
      * M, so the hand-off below must create a thread. (A sysmon preemption
@@ -691,7 +692,9 @@ static int nproc_main(void *arg)
     ASSERT_EQ(getrlimit(RLIMIT_NPROC, &nproc_old), 0);
     pthread_t lifter;
     ASSERT_EQ(pthread_create(&lifter, NULL, nproc_lifter, NULL), 0);
-    ASSERT_EQ(gort_go(nproc_writer, NULL), 0); /* queued on our P */
+    ASSERT_EQ(gort_go(nproc_writer, arg), 0); /* queued on our P */
+    if (arg)
+        ASSERT_EQ(gort_yield(), 0); /* it runs and sleeps: a timer on our P */
     struct rlimit rl = {.rlim_cur = (rlim_t)test_count_tasks(), .rlim_max = nproc_old.rlim_max};
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &rl), 0);
     pthread_t t;
@@ -722,12 +725,17 @@ TEST_TIMEOUT(handoff_without_a_thread_loses_no_goroutine, 60)
     test_nproc_limit_now(&old);
     ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
     int r;
-    for (int i = 0; i < 50; i++) {
-        r = run_main(nproc_main, NULL, 1);
-        if (r != NPROC_RETRY) {
-            ASSERT_EQ(r, 0);
-            return;
+    /* Queued on the P, then asleep on its timer heap. */
+    for (int variant = 0; variant < 2; variant++) {
+        int i = 0;
+        for (; i < 50; i++) {
+            r = run_main(nproc_main, variant ? (void *)1 : NULL, 1);
+            if (r != NPROC_RETRY) {
+                ASSERT_EQ(r, 0);
+                break;
+            }
         }
+        if (i == 50)
+            TEST_SKIP("could not start the runtime with a single thread in 50 tries");
     }
-    TEST_SKIP("could not start the runtime with a single thread in 50 tries");
 }
