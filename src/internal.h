@@ -222,6 +222,9 @@ void gort__globrunqput(gort__g_t *gp);
 void gort__globrunqputhead(gort__g_t *gp);
 void gort__globrunqputbatch(gort__g_t *head, gort__g_t *tail, int32_t n);
 void gort__runq_to_global(gort__p_t *pp); /* sched.lock held; no M holds pp */
+/* Orders a run's start and end against gort_stats_get (sched.c, stats.c):
+ * rt.allp is set and cleared under it. */
+extern gort__mutex_t gort__life_lock;
 gort__g_t *gort__globrunqget(gort__p_t *pp, int32_t max);
 /* Tests can run the run queue without a runtime: they set this hook to
  * receive overflow batches instead of the global queue (NULL in a run). */

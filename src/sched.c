@@ -1473,7 +1473,7 @@ static void free_p(gort__p_t *pp)
 }
 
 /* Frees everything of this run. Every M but m0 has exited. */
-static void teardown(gort__m_t *m0)
+static void teardown(gort__m_t *m0, _Atomic(gort__p_t *) *allp)
 {
     gort__template_stop();
     for (gort__m_t *mp = gort__sched.allm; mp;) {
@@ -1499,10 +1499,10 @@ static void teardown(gort__m_t *m0)
     }
     int32_t nallp = atomic_load(&gort__rt.nallp);
     for (int32_t i = 0; i < nallp; i++)
-        free_p(gort__rt.allp[i]);
+        free_p(allp[i]);
     atomic_store(&gort__rt.nallp, 0);
     gort__dedicate_teardown();
-    free(gort__rt.allp);
+    free(allp);
     free(gort__rt.idlepmask);
     gort__netpoll_teardown();
     gort__rt.allp = NULL;
@@ -1514,9 +1514,13 @@ static void teardown(gort__m_t *m0)
  * main goroutine, no sysmon): everything made so far is undone. */
 static void start_failed(gort__m_t *m0)
 {
+    _Atomic(gort__p_t *) *allp = gort__rt.allp;
+    gort__lock(&gort__life_lock);
+    gort__rt.allp = NULL; /* stats readers see "not running" from here on */
+    gort__unlock(&gort__life_lock);
     gort__setm(NULL);
     gort__sig_altstack_free(m0);
-    teardown(m0);
+    teardown(m0, allp);
     free(m0);
     gort__sig_uninstall();
     atomic_store(&gort__rt.running, false);
@@ -1694,8 +1698,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     gort__lock(&gort__life_lock);
     rt->allp = NULL; /* stats readers see "not running" from here on */
     gort__unlock(&gort__life_lock);
-    rt->allp = allp;
-    teardown(m0);
+    teardown(m0, allp);
     free(m0);
     gort__sig_uninstall();
     atomic_store(&rt->running, false);

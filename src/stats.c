@@ -11,8 +11,6 @@
 
 #include "internal.h"
 
-extern gort__mutex_t gort__life_lock;
-
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 /* Records gp's wake-to-run latency in pp's histogram (the holder, in
