@@ -248,30 +248,48 @@ void gort__sig_uninstall(void)
 
 enum { ALTSTACK_SIZE = 64 * 1024 };
 
-int gort__sig_altstack_init(gort__m_t *mp)
+/* The alternate signal stack an M's SIGSEGV handler runs on (stack
+ * overflow messages), in two steps: mapped by whoever makes the M, so that
+ * no memory is a failure to make it (an M without one would die of a stack
+ * overflow silently); installed by the M's own thread. */
+int gort__sig_altstack_alloc(gort__m_t *mp)
+{
+    int saved = errno;
+    void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
+    if (p == MAP_FAILED)
+        return -ENOMEM;
+    mp->altstack = p;
+    mp->altstack_size = ALTSTACK_SIZE;
+    return 0;
+}
+
+/* Unmaps an alternate stack that was never installed (an M that never
+ * ran, or one whose thread had a stack of its own). */
+void gort__sig_altstack_unmap(gort__m_t *mp)
+{
+    if (!mp->altstack)
+        return;
+    int saved = errno;
+    munmap(mp->altstack, mp->altstack_size);
+    mp->altstack = NULL;
+    errno = saved;
+}
+
+void gort__sig_altstack_install(gort__m_t *mp)
 {
     int saved = errno;
     stack_t old;
     /* A thread that already has one (a sanitizer's, or the user's) keeps it. */
     if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
         errno = saved;
-        return 0;
+        gort__sig_altstack_unmap(mp);
+        return;
     }
-    void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        errno = saved;
-        return -ENOMEM;
-    }
-    stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) != 0) {
-        munmap(p, ALTSTACK_SIZE);
-        errno = saved;
-        return -EINVAL;
-    }
-    mp->altstack = p;
-    mp->altstack_size = ALTSTACK_SIZE;
+    stack_t ss = {.ss_sp = mp->altstack, .ss_size = mp->altstack_size, .ss_flags = 0};
+    if (!mp->altstack || sigaltstack(&ss, NULL) != 0)
+        gort__sig_altstack_unmap(mp); /* cannot fail for a mapped 64 KiB stack */
     errno = saved;
-    return 0;
 }
 
 void gort__sig_altstack_free(gort__m_t *mp)

@@ -38,8 +38,10 @@ extern const char *const gort__waitreason_strings[waitReasonCount];
 int gort__sig_install(void);
 void gort__sig_uninstall(void);
 /* Gives the calling M an alternate signal stack (and frees it at exit). */
-int gort__sig_altstack_init(gort__m_t *mp);
-void gort__sig_altstack_free(gort__m_t *mp);
+int gort__sig_altstack_alloc(gort__m_t *mp);    /* by the M's maker: 0 or -ENOMEM */
+void gort__sig_altstack_install(gort__m_t *mp); /* on the M's thread */
+void gort__sig_altstack_unmap(gort__m_t *mp);   /* never installed */
+void gort__sig_altstack_free(gort__m_t *mp);    /* installed: on the M's thread */
 
 /* ---- futex.c ---- */
 /* futex wait on addr while *addr == val; ns < 0 waits forever. Returns 0 when

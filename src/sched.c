@@ -223,7 +223,7 @@ static void m_init_thread(gort__m_t *mp)
     mp->fastrand = ((uint64_t)mp->id + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)gort__nanotime();
     if (!mp->fastrand)
         mp->fastrand = 1;
-    gort__sig_altstack_init(mp);
+    gort__sig_altstack_install(mp);
     san_g0_init(&mp->g0);
     /* g0's stack bounds, for ASan's fiber switch. */
     pthread_attr_t attr;
@@ -327,6 +327,7 @@ static void mfree_unstarted(gort__m_t *mp)
         }
     }
     gort__unlock(&gort__sched.lock);
+    gort__sig_altstack_unmap(mp);
     free(mp);
 }
 
@@ -343,7 +344,8 @@ bool gort__newm(gort__p_t *pp, bool spinning)
 bool gort__newm2(gort__p_t *pp, bool spinning, bool wait)
 {
     gort__m_t *mp = allocm();
-    if (!mp) {
+    if (!mp || gort__sig_altstack_alloc(mp) != 0) {
+        free(mp);
         newm_failed(pp, spinning);
         return false;
     }
@@ -1616,7 +1618,7 @@ int gort__main(gort_main_fn fn, void *arg, const gort_config_t *cfg)
     /* Room for every P GOMAXPROCS may ever grow to (stw.c procresize). */
     _Atomic(gort__p_t *) *allp = calloc(GORT_MAXPROCS_MAX, sizeof *allp);
     _Atomic uint64_t *mask = calloc((GORT_MAXPROCS_MAX + 63) / 64, sizeof *mask);
-    if (!m0 || !allp || !mask)
+    if (!m0 || !allp || !mask || gort__sig_altstack_alloc(m0) != 0)
         goto fail;
     for (int i = 0; i < nprocs; i++) {
         allp[i] = gort__pnew(i);
@@ -1711,6 +1713,8 @@ fail:
             free(allp[i]);
     free(allp);
     free(mask);
+    if (m0)
+        gort__sig_altstack_unmap(m0);
     free(m0);
     gort__lock(&gort__life_lock);
     rt->allp = NULL;
