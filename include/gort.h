@@ -428,7 +428,9 @@ GORT_API long gort_syscall(int mode, long nr, long a1, long a2, long a3, long a4
  * state); the thread that called gort_main instead idles until shutdown.
  * In a dedicated goroutine (already wired to its thread) calls only count.
  * Contexts: goroutine. Returns 0, -EPERM from a foreign thread, -EOVERFLOW
- * past UINT32_MAX nested calls. */
+ * past UINT32_MAX nested calls, -EAGAIN (not locked) when the first lock of
+ * a run cannot create the thread that later threads are cloned from (Go's
+ * template thread). */
 GORT_API int gort_lock_os_thread(void);
 /* Undoes one gort_lock_os_thread (a no-op when not locked). A dedicated
  * goroutine stays wired until its last undedicate. Contexts: goroutine.

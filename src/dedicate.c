@@ -359,7 +359,8 @@ static int ensure_spare_m(gort__m_t *self)
 {
     /* Threads made from now on must not be cloned from this one (it may
      * have changed its affinity, namespaces, credentials). */
-    gort__start_template_thread();
+    if (gort__start_template_thread() != 0)
+        return -EAGAIN;
     /* Only threads on the idle list count: one that is elsewhere at this
      * moment (the timer sleeper, or about to park after giving up a P) is
      * missed, and then one more thread is made for the pool, once: the pool

@@ -367,7 +367,7 @@ void gort__startlockedm(gort__m_t *mp, gort__g_t *gp);
 void gort__wake_lockedms(void); /* sched.lock held */
 bool gort__newm_via_template(gort__m_t *mp);
 void gort__template_stop(void);
-void gort__start_template_thread(void);
+int gort__start_template_thread(void); /* 0 or -EAGAIN */
 
 /* ---- dedicate.c ---- */
 int gort__dedicate_init(const gort_config_t *cfg, int64_t spin_ns);

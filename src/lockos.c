@@ -143,19 +143,23 @@ static void *templatethread(void *arg)
 }
 
 /* Starts the template thread if it is not running (Go's
- * startTemplateThread). Called by the first LockOSThread of a run. */
-void gort__start_template_thread(void)
+ * startTemplateThread). Called by the first LockOSThread of a run. Returns
+ * 0, or -EAGAIN if it could not be created: then the caller must not lock,
+ * or later threads would be cloned from its thread (Go throws). */
+int gort__start_template_thread(void)
 {
     gort__lock(&newm_lock);
     if (template_started) {
         gort__unlock(&newm_lock);
-        return;
+        return 0;
     }
     int saved = errno;
     if (pthread_create(&template_thread, NULL, templatethread, NULL) == 0)
         template_started = true;
     errno = saved;
+    bool started = template_started;
     gort__unlock(&newm_lock);
+    return started ? 0 : -EAGAIN;
 }
 
 bool gort__newm_via_template(gort__m_t *mp)
@@ -203,7 +207,8 @@ GORT_API int gort_lock_os_thread(void)
     gort__m_t *mp = gp->m;
     if (mp->lockedext == UINT32_MAX)
         return -EOVERFLOW;
-    gort__start_template_thread();
+    if (gort__start_template_thread() != 0)
+        return -EAGAIN;
     mp->lockedext++;
     mp->lockedg = gp;
     gp->lockedm = mp;

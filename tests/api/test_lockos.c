@@ -452,3 +452,27 @@ TEST(lock_os_thread_foreign_thread_eperm)
     ASSERT_EQ(gort_lock_os_thread(), -EPERM);
     ASSERT_EQ(gort_unlock_os_thread(), -EPERM);
 }
+
+/* The first lock of a run starts the template thread that later threads are
+ * cloned from; when no thread can be made the lock fails with -EAGAIN and
+ * leaves the goroutine unlocked. Before, it locked anyway, and the threads
+ * made afterwards were cloned from the locked thread. */
+static int lock_eagain_main(void *arg)
+{
+    (void)arg;
+    struct rlimit old;
+    test_nproc_limit_now(&old);
+    int r = gort_lock_os_thread();
+    ASSERT_EQ(setrlimit(RLIMIT_NPROC, &old), 0);
+    ASSERT_EQ(r, -EAGAIN);
+    ASSERT_EQ(gort_unlock_os_thread(), 0); /* not locked: a no-op */
+    /* With threads to be had again, the lock works. */
+    ASSERT_EQ(gort_lock_os_thread(), 0);
+    ASSERT_EQ(gort_unlock_os_thread(), 0);
+    return 0;
+}
+
+TEST(lock_os_thread_eagain_without_template_thread)
+{
+    ASSERT_EQ(run_main(lock_eagain_main, NULL, 1), 0);
+}
