@@ -95,10 +95,11 @@ static inline void busy_ns(int64_t ns)
     (void)sink;
 }
 
-/* The threads of this process (/proc/self/task). */
-static inline long test_count_tasks(void)
+/* The entries of a directory, "." and ".." not counted (/proc/self/task,
+ * /proc/self/fd). */
+static inline long test_count_dir(const char *path)
 {
-    DIR *d = opendir("/proc/self/task");
+    DIR *d = opendir(path);
     ASSERT_TRUE(d != NULL);
     long n = 0;
     struct dirent *e;
@@ -107,6 +108,12 @@ static inline long test_count_tasks(void)
             n++;
     closedir(d);
     return n;
+}
+
+/* The threads of this process. */
+static inline long test_count_tasks(void)
+{
+    return test_count_dir("/proc/self/task");
 }
 
 /* RLIMIT_NPROC counts the threads of the real user id and does not apply

@@ -154,4 +154,16 @@ int64_t test_now_ns(void);
 /* The name of the running case. */
 const char *test_name(void);
 
+/* Sanitizer builds (ASan or TSan), for cases that cannot run under them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TEST_SANITIZED
+#define TEST_SANITIZED 0
+#endif
+
 #endif /* GORT_TEST_H */

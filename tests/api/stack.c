@@ -105,16 +105,6 @@ TEST(deep_recursion_256k_stack)
  * is allocated for each failure (before, every failed spawn added one).
  * The address space is capped (RLIMIT_AS) so a 512 MiB stack cannot be
  * mapped; heap in use is read with mallinfo2. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 static void nop(void *arg)
 {
@@ -165,7 +155,7 @@ static int nostack_main(void *arg)
 
 TEST(spawn_without_a_stack_fails_and_keeps_nothing)
 {
-    if (SANITIZED || RUNNING_ON_VALGRIND)
+    if (TEST_SANITIZED || RUNNING_ON_VALGRIND)
         TEST_SKIP("address-space limits and the sanitizers' or valgrind's allocators do not mix");
     ASSERT_EQ(run_main(nostack_main, NULL, 1), 0);
 }
@@ -222,7 +212,7 @@ static int vma_main(void *arg)
 TEST_TIMEOUT(mprotect_guards_keep_half_the_map_count, 120)
 {
     const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER"); /* qemu-user, valgrind */
-    if (SANITIZED || RUNNING_ON_VALGRIND || (launcher && *launcher))
+    if (TEST_SANITIZED || RUNNING_ON_VALGRIND || (launcher && *launcher))
         TEST_SKIP("tens of thousands of stacks: native runs only");
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
     long max_maps = 0;

@@ -21,7 +21,6 @@
  *             wait that an unrelated event cut short.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,15 +45,7 @@
 
 static int count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    ASSERT_TRUE(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    return (int)test_count_dir("/proc/self/fd") - 1; /* the directory's own descriptor */
 }
 
 /* A listening loopback socket on an ephemeral port. */
