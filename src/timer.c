@@ -107,16 +107,27 @@ static void heap_remove(gort__p_t *pp, gort__timer_t *t)
     atomic_store_explicit(&t->pp, NULL, RELEASE);
 }
 
+/* Makes room for need timers on pp's heap (doubling, from 64). timerslock
+ * held. */
+static bool heap_grow(gort__p_t *pp, int32_t need)
+{
+    if (need <= pp->timerscap)
+        return true;
+    int32_t cap = pp->timerscap ? pp->timerscap * 2 : 64;
+    if (cap < need)
+        cap = need;
+    gort__timer_t **nh = realloc(pp->timers, (size_t)cap * sizeof *nh);
+    if (!nh)
+        return false;
+    pp->timers = nh;
+    pp->timerscap = cap;
+    return true;
+}
+
 static bool heap_push(gort__p_t *pp, gort__timer_t *t)
 {
-    if (pp->ntimers == pp->timerscap) {
-        int32_t cap = pp->timerscap ? pp->timerscap * 2 : 64;
-        gort__timer_t **nh = realloc(pp->timers, (size_t)cap * sizeof *nh);
-        if (!nh)
-            return false;
-        pp->timers = nh;
-        pp->timerscap = cap;
-    }
+    if (!heap_grow(pp, pp->ntimers + 1))
+        return false;
     pp->timers[pp->ntimers] = t;
     t->idx = pp->ntimers++;
     atomic_store_explicit(&t->pp, pp, RELAXED);
@@ -162,21 +173,9 @@ void gort__timer_poke(void)
 int gort__timers_reserve(gort__p_t *pp, int32_t n)
 {
     gort__lock(&pp->timerslock);
-    int r = 0;
-    if (pp->ntimers + n > pp->timerscap) {
-        int32_t cap = pp->timerscap ? pp->timerscap * 2 : 64;
-        if (cap < pp->ntimers + n)
-            cap = pp->ntimers + n;
-        gort__timer_t **nh = realloc(pp->timers, (size_t)cap * sizeof *nh);
-        if (nh) {
-            pp->timers = nh;
-            pp->timerscap = cap;
-        } else {
-            r = -ENOMEM;
-        }
-    }
+    bool ok = heap_grow(pp, pp->ntimers + n);
     gort__unlock(&pp->timerslock);
-    return r;
+    return ok ? 0 : -ENOMEM;
 }
 
 int gort__addtimer(gort__timer_t *t)
