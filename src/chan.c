@@ -142,12 +142,16 @@ void gort__chan_bufrecv(gort_chan_t *c, void *ep)
     atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) - 1, RELAXED);
 }
 
-/* sg's waiter is served (element and success written): returns its G to
- * ready once c->lock is dropped, or NULL if the waiter spins for the
- * hand-off and has just been told (sg may be gone then). c->lock held. */
-static GORT__ALWAYS_INLINE gort__g_t *sudog_release(sudog_t *sg)
+/* sg's waiter is served (its element written): records success (false:
+ * closed) and, for a select, the winning case in g->param, then returns
+ * its G to ready once c->lock is dropped, or NULL if the waiter spins for
+ * the hand-off and has just been told (sg may be gone then). c->lock held. */
+static GORT__ALWAYS_INLINE gort__g_t *sudog_release(sudog_t *sg, bool success)
 {
     gort__g_t *g = sg->g;
+    sg->success = success;
+    if (sg->isselect)
+        g->param = sg; /* for selectgo */
     uint32_t s = SG_SPIN;
     /* A foreign thread serving a spinner readies nobody: record it as
      * ready_foreign would, or checkdead may call the program dead. */
@@ -167,10 +171,7 @@ static GORT__ALWAYS_INLINE gort__g_t *sudog_release(sudog_t *sg)
 gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep)
 {
     copyelem(c, sg->elem, ep);
-    sg->success = true;
-    if (sg->isselect)
-        sg->g->param = sg; /* the winning case, for selectgo */
-    return sudog_release(sg);
+    return sudog_release(sg, true);
 }
 
 /* Inlined into chanrecv by force: the compiler's size heuristics would
@@ -189,10 +190,7 @@ static GORT__ALWAYS_INLINE gort__g_t *recv_from(gort_chan_t *c, sudog_t *sg, voi
             c->recvx = 0;
         c->sendx = c->recvx;
     }
-    sg->success = true;
-    if (sg->isselect)
-        sg->g->param = sg;
-    return sudog_release(sg);
+    return sudog_release(sg, true);
 }
 
 gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep)
@@ -462,10 +460,7 @@ GORT_API int gort_chan_close(gort_chan_t *c)
                 copyelem(c, sg->elem, NULL);
             else
                 sg->elem = NULL;
-            sg->success = false;
-            if (sg->isselect)
-                sg->g->param = sg;
-            gort__g_t *g = sudog_release(sg); /* NULL: a spinner, told */
+            gort__g_t *g = sudog_release(sg, false); /* NULL: a spinner, told */
             if (!g)
                 continue;
             g->schedlink = NULL;
