@@ -138,10 +138,13 @@ static void *sysmon(void *arg)
             gort__schedtrace(gort__scheddetail, 2);
         }
         gort__checkdead_confirm();
-        int64_t next = gort__timers_nextwhen();
+        /* Both uses of the first timer below need an idle P: with none,
+         * the heaps are not read. */
+        int32_t npidle = atomic_load(&gort__sched.npidle);
+        int64_t next = npidle > 0 ? gort__timers_nextwhen() : 0;
         /* Deep sleep when every P is idle, unless tracing or a timer is due
          * (Go's rules), or goroutines wait on the global queue (see below). */
-        if (gort__schedtrace_ms <= 0 && atomic_load(&gort__sched.npidle) == gort__rt.gomaxprocs &&
+        if (gort__schedtrace_ms <= 0 && npidle == gort__rt.gomaxprocs &&
             atomic_load_explicit(&gort__sched.runqsize, RELAXED) == 0 &&
             (next == 0 || next > now)) {
             gort__lock(&gort__sched.lock);
@@ -185,17 +188,16 @@ static void *sysmon(void *arg)
         /* Not in Go, which throws when it cannot create a thread: here a
          * failed creation (gort__newosproc) leaves its P idle and the P's
          * goroutines on the global queue. Goroutines waiting there with a P
-         * idle and no M looking for work mean such a failure: try again,
-         * every round (at most every 10 ms once idle). */
-        if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0 &&
-            atomic_load(&gort__sched.npidle) > 0 && atomic_load(&gort__sched.nmspinning) == 0)
+         * idle and no M looking for work (wakep's own test) mean such a
+         * failure: try again, every round (at most every 10 ms once idle). */
+        if (atomic_load_explicit(&gort__sched.runqsize, RELAXED) > 0)
             gort__wakep();
         /* Go's sysmon: timers that should have run already (a P that runs
          * one goroutine for long, or, here, no M at all after a failed
          * creation) get an M with an idle P. "Already" is 1 ms overdue, so
          * that the timer sleeper, waking at the due time, is not doubled. */
-        if (next != 0 && now - next > OVERDUE_TIMER_NS && atomic_load(&gort__sched.npidle) > 0)
-            gort__startm(NULL, false);
+        if (next != 0 && now - next > OVERDUE_TIMER_NS)
+            gort__startm(NULL, false); /* no idle P by now: nothing */
     }
 }
 
