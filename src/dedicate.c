@@ -408,22 +408,13 @@ GORT_API int gort_dedicate_os_thread(void)
     atomic_fetch_add(&gort__rt.ndedicated, 1);
     gort__p_t *pp = gort__releasep(mp);
     gort__acquirep(mp, dp);
-    /* The normal P goes on without us. With nothing to run it just becomes
-     * idle (handoffp would wake a spinner to look for work elsewhere, a
-     * futex wake per dedicate for nothing); new work wakes an M by wakep.
-     * But with goroutines parked on descriptors, handoffp decides: the last
-     * running P must leave a poller behind. */
-    if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0 ||
-        gort__netpoll_waiting()) {
+    /* The normal P goes on without us: to an M if there is work, else
+     * idle without waking a spinner (handoffp_idle; new work wakes an M by
+     * wakep), the last running P leaving a poller behind. */
+    if (!gort__runqempty(pp) || atomic_load_explicit(&gort__sched.runqsize, RELAXED) != 0)
         gort__handoffp(pp);
-    } else {
-        int64_t when = atomic_load_explicit(&pp->timer0when, RELAXED);
-        gort__lock(&gort__sched.lock);
-        gort__pidleput(pp);
-        gort__unlock(&gort__sched.lock);
-        if (when != 0)
-            gort__timer_wake_for(when);
-    }
+    else
+        gort__handoffp_idle(pp);
     /* From here on a stop counts us through ndedrunning (stw.c); if one
      * is under way, wait for the start on this thread. */
     gort__dedrun_begin(mp);

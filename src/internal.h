@@ -260,6 +260,7 @@ bool gort__newm2(gort__p_t *pp, bool spinning, bool wait);
 bool gort__stopm(gort__m_t *mp);
 void gort__startm(gort__p_t *pp, bool spinning);
 void gort__handoffp(gort__p_t *pp);
+void gort__handoffp_idle(gort__p_t *pp); /* the no-work end of handoffp */
 void gort__mcall(int op);
 void gort__mcall_g(gort__g_t *gp, int op);
 void gort__dropg(gort__m_t *mp, gort__g_t *gp);

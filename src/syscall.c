@@ -82,7 +82,22 @@ void gort__handoffp(gort__p_t *pp)
         gort__startm(pp, true);
         return;
     }
+    gort__handoffp_idle(pp);
+}
+
+/* handoffp's end, for a P with no work of its own and a spinner or an idle
+ * P elsewhere: it goes idle, unless work arrived on the global queue
+ * meanwhile or it is the last running P and nobody polls the network;
+ * its timers get a sleeper. Also dedicate's way to give up its normal P
+ * (waking a spinner there would be a futex wake per dedicate for nothing). */
+void gort__handoffp_idle(gort__p_t *pp)
+{
     gort__lock(&gort__sched.lock);
+    if (GORT__UNLIKELY(gort__gcwaiting())) { /* as in handoffp */
+        gort__gcstop_p(pp);
+        gort__unlock(&gort__sched.lock);
+        return;
+    }
     if (gort__sched.runqsize != 0) {
         gort__unlock(&gort__sched.lock);
         gort__startm(pp, false);
