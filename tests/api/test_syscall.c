@@ -711,10 +711,14 @@ static int nproc_main(void *arg)
              (unsigned long long)(s1.ms_created - s0.ms_created));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(c, 'x'); /* 'w': the writer never ran */
-    ASSERT_GE(s1.ms_created - s0.ms_created, 1);
     ASSERT_EQ(pthread_join(lifter, NULL), 0);
     close(nproc_pipe[0]);
     close(nproc_pipe[1]);
+    /* No thread made: the writer ran on this thread before the hand-off
+     * (sysmon asked this goroutine to yield, and gort_syscall's entry
+     * yielded; seen under TSan). The case did not happen: run again. */
+    if (s1.ms_created == s0.ms_created)
+        return NPROC_RETRY;
     return 0;
 }
 
