@@ -571,8 +571,12 @@ GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap);
 
 /* Frees a channel (any buffered values are dropped). Any context.
  * Returns 0, -EINVAL for NULL, -EBUSY (and frees nothing) while goroutines
- * are blocked on it. Undefined: using the channel afterwards, or freeing it
- * while another thread may still use it or a timer may still send on it. */
+ * are blocked on it. A goroutine whose send or receive on it has completed
+ * does not count as blocked even if it has not returned yet: freeing the
+ * channel right after one's own send is fine (the memory is then released
+ * when that goroutine returns). Undefined: using the channel afterwards, or
+ * freeing it while another thread may still use it or a timer may still
+ * send on it. */
 GORT_API int gort_chan_free(gort_chan_t *c);
 
 /* Sends *elem (elem_size bytes, copied; elem may be NULL when elem_size is

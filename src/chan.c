@@ -36,6 +36,28 @@
  * runs on at once. Selects never spin (their sudogs are SG_NOSPIN), but
  * may be the waker of a spinner.
  *
+ * The slot (not in Go). Where it can, such a spinner waits in its
+ * channel's slot instead of a sudog: an unbuffered channel, an element of
+ * at most 8 bytes, the slot free (SLOT_EMPTY) and no other waiter of its
+ * direction queued (so the slot's waiter is always the oldest: FIFO holds).
+ * The slot (c->slot, slot_g, slot_elem, slot_ok) shares the channel's first
+ * cache line with the lock and the queues, so a spin-caught hand-off moves
+ * that one line, three times (the waker's lock, the waiter's read, the
+ * waiter's release of the slot), where a sudog adds its own line, moved
+ * three more times, and a pthread mailbox moves its word three times. The
+ * slot is checked before the queues by every waker (chansend, chanrecv,
+ * select's pass 1, close: slot_send, slot_recv, slot_serve) and never
+ * used by a select's waiter. States (chan.h): the waiter sets *_SPIN under
+ * the lock (slot_wait); a waker, under the lock, writes the element and
+ * the result and CASes it to SLOT_DONE (release), or, if the waiter gave
+ * up and CASed it to *_PARK (slot_giveup, on g0 after its Gwaiting store,
+ * without the lock), stores SLOT_DONE and readies slot_g. The served
+ * waiter reads its result out of the slot and exchanges it back to
+ * SLOT_EMPTY (slot_consume): until then the slot stays taken, and the
+ * channel alive: gort_chan_free of a channel whose slot is SLOT_DONE CASes
+ * it to SLOT_DONE_FREE and leaves the free to the waiter's exchange, which
+ * sees it.
+ *
  * Closing wakes every waiter: receivers get ok == false and a zeroed
  * value, senders -EPIPE. Go panics on send to a closed channel and on a
  * double close; we return -EPIPE.
@@ -105,7 +127,7 @@ void gort__waitq_remove(waitq_t *q, sudog_t *sg)
     sg->next = sg->prev = NULL;
 }
 
-static void *slot(gort_chan_t *c, uint32_t i)
+static void *bufslot(gort_chan_t *c, uint32_t i)
 {
     return c->buf + (size_t)i * c->elemsize;
 }
@@ -127,7 +149,7 @@ static void copyelem(gort_chan_t *c, void *dst, const void *src)
 
 void gort__chan_bufsend(gort_chan_t *c, const void *ep)
 {
-    copyelem(c, slot(c, c->sendx), ep);
+    copyelem(c, bufslot(c, c->sendx), ep);
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
     atomic_store_explicit(&c->qcount, atomic_load_explicit(&c->qcount, RELAXED) + 1, RELAXED);
@@ -135,7 +157,7 @@ void gort__chan_bufsend(gort_chan_t *c, const void *ep)
 
 void gort__chan_bufrecv(gort_chan_t *c, void *ep)
 {
-    void *s = slot(c, c->recvx);
+    void *s = bufslot(c, c->recvx);
     copyelem(c, ep, s);
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
@@ -183,7 +205,7 @@ static GORT__ALWAYS_INLINE gort__g_t *recv_from(gort_chan_t *c, sudog_t *sg, voi
     } else {
         /* The buffer is full: take its head, put the sender's value at the
          * tail (the same slot). */
-        void *s = slot(c, c->recvx);
+        void *s = bufslot(c, c->recvx);
         copyelem(c, ep, s);
         copyelem(c, s, sg->elem);
         if (++c->recvx == c->dataqsiz)
@@ -242,6 +264,129 @@ static GORT__NOINLINE void spin_for_handoff(gort__g_t *gp, gort_chan_t *c, sudog
         gort__park_g(gp, giveup_handoff, sg, reason);
 }
 
+/* ---- the slot ---- */
+
+/* Whether gp, about to block on unbuffered c with its direction's queue
+ * empty, waits in c's slot. c->lock held. */
+static GORT__ALWAYS_INLINE bool slot_fits(gort_chan_t *c, uint32_t spin)
+{
+    /* acquire: pairs with the release exchange of the previous waiter's
+     * consume (slot_consume), whose reads of the slot then come first. */
+    return spin == SG_SPIN && c->dataqsiz == 0 && c->elemsize <= sizeof c->slot_elem &&
+           atomic_load_explicit(&c->slot, memory_order_acquire) == SLOT_EMPTY;
+}
+
+/* The slot's waiter is served (its element written, or closed: !ok).
+ * Returns its G to ready once c->lock is dropped, or NULL if it spins and
+ * has just been told. s: the *_SPIN or *_PARK state read under the lock. */
+static GORT__ALWAYS_INLINE gort__g_t *slot_serve(gort_chan_t *c, uint32_t s, bool ok)
+{
+    c->slot_ok = ok;
+    if (s == SLOT_RECV_SPIN || s == SLOT_SEND_SPIN) {
+        if (GORT__UNLIKELY(!gort__getm())) /* see sudog_release */
+            atomic_store_explicit(&gort__sched.foreign_wakers, true, RELAXED);
+        /* release: publishes slot_elem and slot_ok to the spinner's acquire
+         * load (slot_done). acquire on failure: the waiter's giveup CAS,
+         * made after its Gwaiting store. */
+        if (atomic_compare_exchange_strong_explicit(&c->slot, &s, SLOT_DONE, memory_order_release,
+                                                    memory_order_acquire))
+            return NULL;
+    }
+    /* Parked: read its G before the waiter can consume and free c. */
+    gort__g_t *g = c->slot_g;
+    /* release: as above, for the readied waiter's acquire in slot_consume. */
+    atomic_store_explicit(&c->slot, SLOT_DONE, memory_order_release);
+    return g;
+}
+
+/* A sender serves the slot's receiver, if there is one. c->lock held; *rg:
+ * the G to ready after the unlock. */
+static GORT__ALWAYS_INLINE bool slot_send(gort_chan_t *c, const void *ep, gort__g_t **rg)
+{
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    if (GORT__LIKELY(s != SLOT_RECV_SPIN && s != SLOT_RECV_PARK))
+        return false;
+    copyelem(c, &c->slot_elem, ep);
+    *rg = slot_serve(c, s, true);
+    return true;
+}
+
+/* A receiver serves the slot's sender, if there is one. */
+static GORT__ALWAYS_INLINE bool slot_recv(gort_chan_t *c, void *ep, gort__g_t **sg)
+{
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    if (GORT__LIKELY(s != SLOT_SEND_SPIN && s != SLOT_SEND_PARK))
+        return false;
+    copyelem(c, ep, &c->slot_elem);
+    *sg = slot_serve(c, s, true);
+    return true;
+}
+
+bool gort__chan_slot_send(gort_chan_t *c, const void *ep, gort__g_t **rg)
+{
+    return slot_send(c, ep, rg);
+}
+
+bool gort__chan_slot_recv(gort_chan_t *c, void *ep, gort__g_t **sg)
+{
+    return slot_recv(c, ep, sg);
+}
+
+static bool slot_done(const void *arg)
+{
+    const gort_chan_t *c = arg;
+    /* acquire: pairs with the waker's release in slot_serve. */
+    return atomic_load_explicit(&c->slot, memory_order_acquire) >= SLOT_DONE;
+}
+
+/* unlockf of a slot waiter that gives up spinning, on g0 after its Gwaiting
+ * store: parked unless served meanwhile. c cannot be freed under it: its
+ * slot is busy (gort_chan_free fails) or served and not consumed (the free
+ * is left to slot_consume). */
+static bool slot_giveup(gort__g_t *gp, void *arg)
+{
+    (void)gp;
+    gort_chan_t *c = arg;
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    if (s != SLOT_RECV_SPIN && s != SLOT_SEND_SPIN)
+        return false; /* served: run on */
+    /* acq_rel: the waker's CAS (under the lock) sees PARK only after our
+     * Gwaiting store. */
+    return atomic_compare_exchange_strong_explicit(&c->slot, &s, s + 2, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+/* The slot waiter, once served: takes its result (the element into ep for a
+ * receiver; NULL for a sender), frees the slot and, if the channel was
+ * freed meanwhile, frees it. Returns the result's ok. */
+static GORT__NOINLINE bool slot_consume(gort_chan_t *c, void *ep, uint32_t elemsize)
+{
+    /* acquire: pairs with slot_serve's release (also on the park path). */
+    (void)atomic_load_explicit(&c->slot, memory_order_acquire);
+    bool ok = c->slot_ok;
+    if (ep && elemsize)
+        memcpy(ep, &c->slot_elem, elemsize);
+    /* acq_rel: release orders our reads before the next waiter's writes
+     * (its acquire in slot_fits); acquire pairs with gort_chan_free's CAS. */
+    if (atomic_exchange_explicit(&c->slot, SLOT_EMPTY, memory_order_acq_rel) == SLOT_DONE_FREE)
+        free(c);
+    return ok;
+}
+
+/* Waits in c's slot (set to st by the caller, with c->lock held; released
+ * here): spins, then parks. Returns the result's ok. */
+static GORT__NOINLINE bool slot_wait(gort__g_t *gp, gort_chan_t *c, uint32_t st, void *ep,
+                                     enum gort__waitreason reason)
+{
+    uint32_t elemsize = c->elemsize;
+    c->slot_g = gp;
+    atomic_store_explicit(&c->slot, st, RELAXED); /* under the lock, as the wakers' loads */
+    gort__unlock(&c->lock);
+    if (gort__ded_spin(gp->m, slot_done, c) != 1)
+        gort__park_g(gp, slot_giveup, c, reason);
+    return slot_consume(c, ep, elemsize);
+}
+
 /* ---- send ---- */
 
 /* Inlined into each caller so that the blocking and the try variants each
@@ -261,9 +406,16 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
         gort__unlock(&c->lock);
         return -EPIPE;
     }
+    gort__g_t *rg;
+    if (slot_send(c, ep, &rg)) {
+        gort__unlock(&c->lock);
+        if (rg)
+            gort__ready_by(gp, rg);
+        return 0;
+    }
     sudog_t *sg = gort__waitq_dequeue(&c->recvq);
     if (sg) {
-        gort__g_t *rg = gort__chan_send_to(c, sg, ep);
+        rg = gort__chan_send_to(c, sg, ep);
         gort__unlock(&c->lock);
         if (rg)
             gort__ready_by(gp, rg);
@@ -278,7 +430,15 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    waiter_t w = {.sg = {.g = gp, .elem = (void *)ep, .c = c, .spin = handoff_spin(gp)}};
+    uint32_t spin = handoff_spin(gp);
+    if (slot_fits(c, spin) && !c->sendq.first) {
+        if (ep)
+            memcpy(&c->slot_elem, ep, c->elemsize);
+        else
+            c->slot_elem = 0;
+        return slot_wait(gp, c, SLOT_SEND_SPIN, NULL, waitReasonChanSend) ? 0 : -EPIPE;
+    }
+    waiter_t w = {.sg = {.g = gp, .elem = (void *)ep, .c = c, .spin = spin}};
     if (w.sg.spin == SG_SPIN && ep && c->elemsize <= sizeof w.inl) {
         memcpy(w.inl, ep, c->elemsize); /* see waiter_t */
         w.sg.elem = w.inl;
@@ -308,9 +468,17 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
         copyelem(c, ep, NULL);
         goto out;
     }
+    gort__g_t *sgp;
+    if (slot_recv(c, ep, &sgp)) {
+        gort__unlock(&c->lock);
+        if (sgp)
+            gort__ready_by(gp, sgp);
+        ok = true;
+        goto out;
+    }
     sudog_t *sg = gort__waitq_dequeue(&c->sendq);
     if (sg) {
-        gort__g_t *sgp = recv_from(c, sg, ep);
+        sgp = recv_from(c, sg, ep);
         gort__unlock(&c->lock);
         if (sgp)
             gort__ready_by(gp, sgp);
@@ -327,7 +495,12 @@ static GORT__ALWAYS_INLINE int chanrecv(gort_chan_t *c, void *ep, bool *okp, boo
         gort__unlock(&c->lock);
         return -EAGAIN;
     }
-    waiter_t w = {.sg = {.g = gp, .elem = ep, .c = c, .spin = handoff_spin(gp)}};
+    uint32_t spin = handoff_spin(gp);
+    if (slot_fits(c, spin) && !c->recvq.first) {
+        ok = slot_wait(gp, c, SLOT_RECV_SPIN, ep, waitReasonChanReceive);
+        goto out;
+    }
+    waiter_t w = {.sg = {.g = gp, .elem = ep, .c = c, .spin = spin}};
     /* c may be freed as soon as we are served: its element size is read now. */
     uint32_t inl = w.sg.spin == SG_SPIN && ep && c->elemsize <= sizeof w.inl ? c->elemsize : 0;
     if (inl)
@@ -355,11 +528,14 @@ GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap)
     size_t bytes = elem_size * cap;
     if (cap && bytes / cap != elem_size)
         return -EINVAL;
-    if (bytes > SIZE_MAX - sizeof(gort_chan_t))
+    if (bytes > SIZE_MAX - sizeof(gort_chan_t) - 64)
         return -ENOMEM;
-    gort_chan_t *c = calloc(1, sizeof *c + bytes);
+    /* Line-aligned, so that the hot fields are one line (chan.h). */
+    size_t size = (sizeof(gort_chan_t) + bytes + 63) & ~(size_t)63;
+    gort_chan_t *c = aligned_alloc(64, size);
     if (!c)
         return -ENOMEM;
+    memset(c, 0, size);
     c->dataqsiz = (uint32_t)cap;
     c->elemsize = (uint32_t)elem_size;
     c->buf = (char *)(c + 1);
@@ -372,10 +548,18 @@ GORT_API int gort_chan_free(gort_chan_t *c)
     if (!c)
         return -EINVAL;
     gort__lock(&c->lock);
-    bool busy = c->recvq.first || c->sendq.first;
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    bool busy = c->recvq.first || c->sendq.first || (s != SLOT_EMPTY && s < SLOT_DONE);
     gort__unlock(&c->lock);
     if (busy)
         return -EBUSY;
+    /* A served slot waiter may still read c: then it frees c when done
+     * (slot_consume), and we must not touch c after the CAS, not even to
+     * unlock. acq_rel: pairs with its exchange. */
+    if (s == SLOT_DONE &&
+        atomic_compare_exchange_strong_explicit(&c->slot, &s, SLOT_DONE_FREE, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 0;
     free(c);
     return 0;
 }
@@ -453,6 +637,13 @@ GORT_API int gort_chan_close(gort_chan_t *c)
     }
     atomic_store_explicit(&c->closed, true, RELAXED);
     gort__g_t *head = NULL, *tail = NULL;
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    if (s >= SLOT_RECV_SPIN && s <= SLOT_SEND_PARK) {
+        c->slot_elem = 0; /* a receiver gets the zero value */
+        head = tail = slot_serve(c, s, false);
+        if (head)
+            head->schedlink = NULL;
+    }
     sudog_t *sg;
     for (int q = 0; q < 2; q++) {
         while ((sg = gort__waitq_dequeue(q == 0 ? &c->recvq : &c->sendq)) != NULL) {

@@ -30,9 +30,10 @@ typedef struct sudog {
     _Atomic uint32_t spin;
 } sudog_t;
 
-/* The sudog of a plain blocking send or receive (chan.c), on the waiter's
- * stack: aligned to and filling one cache line, with room for a spinner's
- * element of up to 16 bytes right after the sudog. For such an element the
+/* The sudog of a plain blocking send or receive (chan.c) that does not wait
+ * in the channel's slot, on the waiter's stack: aligned to and filling one
+ * cache line, with room for a spinner's element of up to 16 bytes right
+ * after the sudog. For such an element the
  * sender copies its value into inl before it queues, and a receiver points
  * sg.elem at inl and copies the value out once served: a spin-caught
  * hand-off then moves the channel's line and this one, and nothing else of
@@ -50,18 +51,45 @@ typedef struct waitq {
     sudog_t *last;
 } waitq_t;
 
+/* States of a channel's slot (c->slot; chan.c, "The slot"). Set under
+ * c->lock, except *_SPIN -> *_PARK (the waiter, on g0), DONE -> EMPTY (the
+ * waiter, consuming) and DONE -> DONE_FREE (gort_chan_free, under the
+ * lock, racing that exchange). */
+enum {
+    SLOT_EMPTY = 0,
+    SLOT_RECV_SPIN, /* a dedicated receiver spins for its value */
+    SLOT_SEND_SPIN, /* a dedicated sender spins for its receiver */
+    SLOT_RECV_PARK, /* the receiver gave up spinning and parked: ready it */
+    SLOT_SEND_PARK,
+    SLOT_DONE,      /* served; the waiter has not consumed it yet */
+    SLOT_DONE_FREE, /* served, and freed meanwhile: the waiter frees c */
+};
+
 struct gort_chan {
-    gort__mutex_t lock;
+    /* Line 0: all that a hand-off between a waiter and its peer touches. */
+    _Alignas(64) gort__mutex_t lock;
     _Atomic uint32_t qcount; /* buffered elements; lock (read relaxed by len) */
-    uint32_t dataqsiz;       /* buffer capacity; immutable */
-    uint32_t elemsize;       /* immutable */
-    uint32_t sendx;          /* lock */
-    uint32_t recvx;          /* lock */
+    _Atomic uint32_t slot;   /* SLOT_*; see above */
     _Atomic bool closed;     /* lock (read relaxed by the try fast paths) */
+    bool slot_ok;            /* lock; the slot waiter's result (false: closed) */
     waitq_t recvq;           /* lock */
     waitq_t sendq;           /* lock */
-    char *buf;               /* dataqsiz * elemsize bytes after the struct */
+    union {
+        struct { /* unbuffered: the slot's waiter and element; lock */
+            gort__g_t *slot_g;
+            uint64_t slot_elem;
+        };
+        struct { /* buffered: ring indices; lock */
+            uint32_t sendx;
+            uint32_t recvx;
+        };
+    };
+    /* Line 1: immutable. */
+    uint32_t dataqsiz; /* buffer capacity */
+    uint32_t elemsize;
+    char *buf; /* dataqsiz * elemsize bytes after the struct */
 };
+_Static_assert(offsetof(struct gort_chan, dataqsiz) == 64, "a channel's hot fields are one line");
 
 void gort__waitq_enqueue(waitq_t *q, sudog_t *sg);
 sudog_t *gort__waitq_dequeue(waitq_t *q);
@@ -71,6 +99,10 @@ void gort__waitq_remove(waitq_t *q, sudog_t *sg);
  * returns the G to ready once the caller has unlocked (NULL: none). */
 gort__g_t *gort__chan_send_to(gort_chan_t *c, sudog_t *sg, const void *ep);
 gort__g_t *gort__chan_recv_from(gort_chan_t *c, sudog_t *sg, void *ep);
+/* If c's slot holds a waiting receiver (sender), serve it; c->lock held;
+ * the G to ready once unlocked, or NULL, in the last argument. */
+bool gort__chan_slot_send(gort_chan_t *c, const void *ep, gort__g_t **rg);
+bool gort__chan_slot_recv(gort_chan_t *c, void *ep, gort__g_t **sg);
 void gort__chan_bufsend(gort_chan_t *c, const void *ep);
 void gort__chan_bufrecv(gort_chan_t *c, void *ep);
 /* Select: runs cases with an optional deadline (0: none). */

@@ -199,8 +199,10 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
         gort_select_case_t *cas = &cases[i];
         gort_chan_t *c = cas->chan;
         if (cas->dir == GORT_SELECT_RECV) {
-            sudog_t *sg = gort__waitq_dequeue(&c->sendq);
-            if (sg) {
+            sudog_t *sg;
+            if (gort__chan_slot_recv(c, cas->elem, &toready)) {
+                cas->ok = true;
+            } else if ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
                 toready = gort__chan_recv_from(c, sg, cas->elem);
                 cas->ok = true;
             } else if (atomic_load_explicit(&c->qcount, memory_order_relaxed) > 0) {
@@ -217,8 +219,10 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
             if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
                 cas->ok = false;
             } else {
-                sudog_t *sg = gort__waitq_dequeue(&c->recvq);
-                if (sg) {
+                sudog_t *sg;
+                if (gort__chan_slot_send(c, cas->elem, &toready)) {
+                    cas->ok = true;
+                } else if ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
                     toready = gort__chan_send_to(c, sg, cas->elem);
                     cas->ok = true;
                 } else if (atomic_load_explicit(&c->qcount, memory_order_relaxed) < c->dataqsiz) {

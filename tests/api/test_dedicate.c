@@ -2061,7 +2061,9 @@ TEST(dedicated_deadlines_end_the_spin)
 }
 
 /* A spinner is released by close (receive: ok == false; send: -EPIPE), by
- * a select's send, and by a plain receive that drains a full buffer; with
+ * a select's send or receive, and by a plain receive that drains a full
+ * buffer (on the unbuffered channels the spinner waits in the channel's
+ * slot, on the buffered one in its sudog); with
  * a long spin budget each returns long before the budget is spent, so the
  * release reached it while it spun. */
 static gort_chan_t *ho_c;
@@ -2129,7 +2131,20 @@ static void ho_spin_send_full(void *arg)
     ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
 }
 
-enum { HO_CLOSE_RECV, HO_CLOSE_SEND, HO_SELECT_SEND, HO_DRAIN };
+static void ho_spin_send_value(void *arg)
+{
+    (void)arg;
+    ASSERT_EQ(gort_dedicate_os_thread(), 0);
+    long v = 4343;
+    atomic_store(&ho_step, 1);
+    ASSERT_EQ(gort_chan_send(ho_c, &v), 0);
+    atomic_store(&ho_ret_ns, test_now_ns());
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
+enum { HO_CLOSE_RECV, HO_CLOSE_SEND, HO_SELECT_SEND, HO_DRAIN, HO_SELECT_RECV };
 
 static int handoff_release_main(void *arg)
 {
@@ -2137,7 +2152,8 @@ static int handoff_release_main(void *arg)
     ASSERT_EQ(gort_chan_make(&ho_c, sizeof(long), kind == HO_DRAIN ? 2 : 0), 0);
     atomic_store(&ho_step, 0);
     ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
-    gort_fn fns[] = {ho_spin_recv, ho_spin_send_closed, ho_spin_recv_value, ho_spin_send_full};
+    gort_fn fns[] = {ho_spin_recv, ho_spin_send_closed, ho_spin_recv_value, ho_spin_send_full,
+                     ho_spin_send_value};
     ASSERT_EQ(gort_go(fns[kind], NULL), 0);
     while (atomic_load(&ho_step) != 1)
         ASSERT_EQ(gort_sleep_ns(1 * MS), 0);
@@ -2150,6 +2166,12 @@ static int handoff_release_main(void *arg)
         long v = 4242;
         gort_select_case_t cs = {.chan = ho_c, .dir = GORT_SELECT_SEND, .elem = &v};
         ASSERT_EQ(gort_select(&cs, 1, 0), 0);
+    } else if (kind == HO_SELECT_RECV) {
+        long v = 0;
+        gort_select_case_t cs = {.chan = ho_c, .dir = GORT_SELECT_RECV, .elem = &v};
+        ASSERT_EQ(gort_select(&cs, 1, 0), 0);
+        ASSERT_TRUE(cs.ok);
+        ASSERT_EQ(v, 4343);
     } else {
         for (long i = 0; i < 3; i++) {
             long v = -1;
@@ -2169,7 +2191,7 @@ static int handoff_release_main(void *arg)
 
 TEST(handoff_spinner_released_by_close_select_and_drain)
 {
-    for (int kind = HO_CLOSE_RECV; kind <= HO_DRAIN; kind++)
+    for (int kind = HO_CLOSE_RECV; kind <= HO_SELECT_RECV; kind++)
         ASSERT_EQ(run_main_spin(handoff_release_main, (void *)(intptr_t)kind, 2, 2000 * MS), 0);
 }
 
@@ -2177,26 +2199,38 @@ TEST(handoff_spinner_released_by_close_select_and_drain)
  * then readies it as any parked goroutine: the value still arrives. */
 TEST(handoff_spinner_that_gives_up_is_readied)
 {
-    for (int kind = HO_CLOSE_RECV; kind <= HO_DRAIN; kind++)
+    for (int kind = HO_CLOSE_RECV; kind <= HO_SELECT_RECV; kind++)
         ASSERT_EQ(run_main_spin(handoff_release_main, (void *)(intptr_t)kind, 2, 1 * US), 0);
 }
 
 /* A spinner that gives up must not touch the channel again: a receiver
  * that took its value may free the channel at once (ASan catches it). The
- * dedicated sender's budget is 2 us; the receiver comes 1-4 us late. */
+ * dedicated sender's budget is 2 us; the receiver comes 1-4 us late.
+ * The other direction (arg 1): the dedicated receiver waits in the
+ * channel's slot and the sender frees the channel as soon as its send
+ * returns, before the receiver has taken the value out of the slot: the
+ * free is left to the receiver (chan.c slot_consume); freed at once, the
+ * receiver's read would be a use after free. */
 static gort_chan_t *ho_ctl;
 
 static void ho_free_worker(void *arg)
 {
-    (void)arg;
+    bool receive = arg != NULL;
     ASSERT_EQ(gort_dedicate_os_thread(), 0);
-    for (;;) {
+    for (long i = 0;; i++) {
         gort_chan_t *ch = NULL;
         ASSERT_EQ(gort_chan_recv(ho_ctl, &ch, NULL), 0);
         if (!ch)
             break;
-        long v = 1;
-        ASSERT_EQ(gort_chan_send(ch, &v), 0);
+        long v = receive ? 0 : i;
+        bool ok = false;
+        if (receive) {
+            ASSERT_EQ(gort_chan_recv(ch, &v, &ok), 0);
+            ASSERT_TRUE(ok);
+            ASSERT_EQ(v, i);
+        } else {
+            ASSERT_EQ(gort_chan_send(ch, &v), 0);
+        }
     }
     ASSERT_EQ(gort_undedicate_os_thread(), 0);
     ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
@@ -2204,11 +2238,11 @@ static void ho_free_worker(void *arg)
 
 static int handoff_free_main(void *arg)
 {
-    (void)arg;
+    bool worker_receives = arg != NULL;
     long n = test_scale(20000);
     ASSERT_EQ(gort_chan_make(&ho_ctl, sizeof(void *), 0), 0);
     ASSERT_EQ(gort_waitgroup_add(&ho_wg, 1), 0);
-    ASSERT_EQ(gort_go(ho_free_worker, NULL), 0);
+    ASSERT_EQ(gort_go(ho_free_worker, arg), 0);
     unsigned seed = 1;
     for (long i = 0; i < n; i++) {
         gort_chan_t *ch;
@@ -2217,9 +2251,14 @@ static int handoff_free_main(void *arg)
         int64_t d = 1000 + rand_r(&seed) % 3000, t0 = test_now_ns();
         while (test_now_ns() - t0 < d)
             ;
-        long v = 0;
-        ASSERT_EQ(gort_chan_recv(ch, &v, NULL), 0);
-        ASSERT_EQ(v, 1);
+        long v = i;
+        if (worker_receives) {
+            ASSERT_EQ(gort_chan_send(ch, &v), 0);
+        } else {
+            v = -1;
+            ASSERT_EQ(gort_chan_recv(ch, &v, NULL), 0);
+            ASSERT_EQ(v, i);
+        }
         ASSERT_EQ(gort_chan_free(ch), 0);
     }
     gort_chan_t *none = NULL;
@@ -2232,6 +2271,11 @@ static int handoff_free_main(void *arg)
 TEST(handoff_spinner_that_gives_up_leaves_the_channel_alone)
 {
     ASSERT_EQ(run_main_spin(handoff_free_main, NULL, 1, 2 * US), 0);
+}
+
+TEST(handoff_channel_freed_by_its_sender_before_the_receiver_took_the_value)
+{
+    ASSERT_EQ(run_main_spin(handoff_free_main, (void *)1, 1, 2 * US), 0);
 }
 
 /* A foreign thread that serves a spinner readies nobody; it must still
