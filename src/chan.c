@@ -304,7 +304,8 @@ static GORT__ALWAYS_INLINE gort__g_t *slot_serve(gort_chan_t *c, uint32_t s, boo
 static GORT__ALWAYS_INLINE bool slot_send(gort_chan_t *c, const void *ep, gort__g_t **rg)
 {
     uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
-    if (GORT__LIKELY(s != SLOT_RECV_SPIN && s != SLOT_RECV_PARK))
+    /* EMPTY first: the one test a buffered channel pays. */
+    if (GORT__LIKELY(s == SLOT_EMPTY) || (s != SLOT_RECV_SPIN && s != SLOT_RECV_PARK))
         return false;
     copyelem(c, &c->slot_elem, ep);
     *rg = slot_serve(c, s, true);
@@ -315,7 +316,7 @@ static GORT__ALWAYS_INLINE bool slot_send(gort_chan_t *c, const void *ep, gort__
 static GORT__ALWAYS_INLINE bool slot_recv(gort_chan_t *c, void *ep, gort__g_t **sg)
 {
     uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
-    if (GORT__LIKELY(s != SLOT_SEND_SPIN && s != SLOT_SEND_PARK))
+    if (GORT__LIKELY(s == SLOT_EMPTY) || (s != SLOT_SEND_SPIN && s != SLOT_SEND_PARK))
         return false;
     copyelem(c, ep, &c->slot_elem);
     *sg = slot_serve(c, s, true);
