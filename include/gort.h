@@ -574,7 +574,8 @@ GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap);
  * are blocked on it. A goroutine whose send or receive on it has completed
  * does not count as blocked even if it has not returned yet: freeing the
  * channel right after one's own send is fine (the memory is then released
- * when that goroutine returns). Undefined: using the channel afterwards, or
+ * when that goroutine returns, or never if the runtime shuts down before
+ * it runs again). Undefined: using the channel afterwards, or
  * freeing it while another thread may still use it or a timer may still
  * send on it. */
 GORT_API int gort_chan_free(gort_chan_t *c);

@@ -53,8 +53,8 @@ typedef struct waitq {
 
 /* States of a channel's slot (c->slot; chan.c, "The slot"). Set under
  * c->lock, except *_SPIN -> *_PARK (the waiter, on g0), DONE -> EMPTY (the
- * waiter, consuming) and DONE -> DONE_FREE (gort_chan_free, under the
- * lock, racing that exchange). */
+ * waiter, consuming) and DONE -> DONE_FREE (gort_chan_free, after it
+ * dropped the lock, racing that exchange). */
 enum {
     SLOT_EMPTY = 0,
     SLOT_RECV_SPIN, /* a dedicated receiver spins for its value */

@@ -17,8 +17,10 @@
  *    re-takes all its channel locks (Go's selunlock comment).
  * 5. A waker (a channel peer, close, or the deadline timer) must win
  *    g->selectdone (0 -> 1) first; it records the winning sudog in g->param
- *    (NULL for the deadline). Pass 3 re-locks everything and removes the
- *    other sudogs from their queues.
+ *    (NULL for the deadline). Pass 3 re-locks the channels and removes the
+ *    other sudogs from their queues; it leaves out the winner's channel
+ *    when no other case is queued on it, since the waker, its operation
+ *    complete, may already have freed it.
  *
  * Sudogs, pollorder and lockorder live on the goroutine's stack for up to
  * SELECT_STACK_CASES cases, else in one malloc'd block.
@@ -38,18 +40,20 @@ typedef struct selctx {
     gort__timer_t *timer; /* NULL: no deadline */
 } selctx_t;
 
-static void sellock(gort_select_case_t *cases, uint32_t *lockorder, uint32_t n)
+/* Locks each distinct channel of the cases in lockorder, except skip (may
+ * be NULL). */
+static void sellock(gort_select_case_t *cases, uint32_t *lockorder, uint32_t n, gort_chan_t *skip)
 {
     gort_chan_t *last = NULL;
     for (uint32_t i = 0; i < n; i++) {
         gort_chan_t *c = cases[lockorder[i]].chan;
-        if (c != last)
+        if (c != last && c != skip)
             gort__lock(&c->lock);
         last = c;
     }
 }
 
-static void selunlock(gort_select_case_t *cases, uint32_t *lockorder, uint32_t n)
+static void selunlock(gort_select_case_t *cases, uint32_t *lockorder, uint32_t n, gort_chan_t *skip)
 {
     /* Reverse order; see the file comment for why nothing may be read
      * after the last unlock. */
@@ -57,7 +61,8 @@ static void selunlock(gort_select_case_t *cases, uint32_t *lockorder, uint32_t n
         gort_chan_t *c = cases[lockorder[i]].chan;
         if (i > 0 && cases[lockorder[i - 1]].chan == c)
             continue; /* unlock a channel once, at its first occurrence */
-        gort__unlock(&c->lock);
+        if (c != skip)
+            gort__unlock(&c->lock);
     }
 }
 
@@ -83,7 +88,7 @@ static bool selparkcommit(gort__g_t *gp, void *arg)
      * without its deadline. */
     if (ctx->timer && gort__addtimer(ctx->timer) != 0)
         ctx->timer->arg = NULL;
-    selunlock(ctx->cases, ctx->lockorder, ctx->nlock);
+    selunlock(ctx->cases, ctx->lockorder, ctx->nlock, NULL);
     return true;
 }
 
@@ -189,7 +194,7 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
 
     /* 2. lockorder by channel address. */
     sortlockorder(cases, lockorder, norder);
-    sellock(cases, lockorder, norder);
+    sellock(cases, lockorder, norder, NULL);
 
     /* 3. pass 1: anything ready? */
     int ret = -1;
@@ -237,7 +242,7 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
         break;
     }
     if (ret >= 0 || !block || (deadline && deadline <= gort__nanotime())) {
-        selunlock(cases, lockorder, norder);
+        selunlock(cases, lockorder, norder, NULL);
         if (toready)
             gort__ready(toready);
         free(heap);
@@ -271,10 +276,21 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
     if (deadline)
         gort__deltimer(&timer);
 
-    /* 5. pass 3: find the winner, dequeue the rest. */
-    sellock(cases, lockorder, norder);
+    /* 5. pass 3: find the winner, dequeue the rest. The winner's waker set
+     * gp->param before it readied us. Its channel is not locked again when
+     * no other case is queued on it: the waker has taken our sudog off it
+     * and, its send or receive complete, may have freed it already (a
+     * channel with another of our sudogs still queued cannot be freed). */
     sudog_t *win = gp->param;
     gp->param = NULL;
+    gort_chan_t *skip = NULL;
+    if (win) {
+        skip = win->c;
+        for (uint32_t k = 0; k < norder && skip; k++)
+            if (&sgs[k] != win && cases[lockorder[k]].chan == skip)
+                skip = NULL;
+    }
+    sellock(cases, lockorder, norder, skip);
     for (uint32_t k = 0; k < norder; k++) {
         uint32_t i = lockorder[k];
         sudog_t *sg = &sgs[k];
@@ -286,7 +302,7 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
                                sg);
         }
     }
-    selunlock(cases, lockorder, norder);
+    selunlock(cases, lockorder, norder, skip);
     free(heap);
     if (ret < 0)
         return -ETIMEDOUT;

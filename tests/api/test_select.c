@@ -657,6 +657,77 @@ TEST(select_deadline_partner_in_time)
 
 /* ---- argument checks ------------------------------------------------------------ */
 
+/* A select's peer may free the channel as soon as its own send or receive
+ * returns: the woken select must not lock that channel again in its pass 3
+ * (it did: a use after free under ASan, and in a release build the freed
+ * lock word left the select asleep for good). Waiters: a receive and a
+ * send with a deadline (one-case selects), and selects with a second case
+ * on a channel that stays alive (locked in pass 3, to take that case's
+ * sudog off it). */
+enum { FREED_RECV_DEADLINE, FREED_SEND_DEADLINE, FREED_SELECT_RECV, FREED_SELECT_SEND };
+static gort_chan_t *freed_c, *freed_other;
+static _Atomic int freed_parked, freed_done;
+
+static void freed_waiter(void *arg)
+{
+    int kind = (int)(intptr_t)arg;
+    int64_t v = kind == FREED_SEND_DEADLINE || kind == FREED_SELECT_SEND ? 77 : -1, w = 0;
+    atomic_store(&freed_parked, 1);
+    if (kind == FREED_RECV_DEADLINE) {
+        bool ok = false;
+        ASSERT_EQ(gort_chan_recv_deadline(freed_c, &v, &ok, gort_now_ns() + 10 * S), 0);
+        ASSERT_TRUE(ok);
+        ASSERT_EQ(v, 77);
+    } else if (kind == FREED_SEND_DEADLINE) {
+        ASSERT_EQ(gort_chan_send_deadline(freed_c, &v, gort_now_ns() + 10 * S), 0);
+    } else {
+        gort_select_case_t cs[2] = {kind == FREED_SELECT_RECV ? rcase(freed_c, &v)
+                                                              : scase(freed_c, &v),
+                                    rcase(freed_other, &w)};
+        ASSERT_EQ(gort_select(cs, 2, 0), 0);
+        ASSERT_TRUE(cs[0].ok);
+        if (kind == FREED_SELECT_RECV)
+            ASSERT_EQ(v, 77);
+    }
+    atomic_fetch_add(&freed_done, 1);
+}
+
+static int freed_by_peer_main(void *arg)
+{
+    (void)arg;
+    freed_other = make_chan(sizeof(int64_t), 0);
+    atomic_store(&freed_done, 0);
+    int rounds = 0;
+    for (int kind = FREED_RECV_DEADLINE; kind <= FREED_SELECT_SEND; kind++) {
+        for (int i = 0; i < 50; i++, rounds++) {
+            freed_c = make_chan(sizeof(int64_t), 0);
+            atomic_store(&freed_parked, 0);
+            ASSERT_EQ(gort_go(freed_waiter, (void *)(intptr_t)kind), 0);
+            while (!atomic_load(&freed_parked))
+                ASSERT_EQ(gort_yield(), 0);
+            ASSERT_EQ(gort_sleep_ns(MS / 10), 0); /* it parks in its select */
+            int64_t v = 77;
+            if (kind == FREED_RECV_DEADLINE || kind == FREED_SELECT_RECV) {
+                ASSERT_EQ(gort_chan_send(freed_c, &v), 0);
+            } else {
+                v = -1;
+                ASSERT_EQ(gort_chan_recv(freed_c, &v, NULL), 0);
+                ASSERT_EQ(v, 77);
+            }
+            ASSERT_EQ(gort_chan_free(freed_c), 0); /* the waiter has not run yet */
+            while (atomic_load(&freed_done) <= rounds)
+                ASSERT_EQ(gort_yield(), 0);
+        }
+    }
+    ASSERT_EQ(gort_chan_free(freed_other), 0);
+    return 0;
+}
+
+TEST(select_channel_freed_by_its_peer_before_the_select_returns)
+{
+    ASSERT_EQ(run_main(freed_by_peer_main, NULL, 1), 0);
+}
+
 static int einval_main(void *arg)
 {
     (void)arg;
