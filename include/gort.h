@@ -490,14 +490,16 @@ GORT_API int gort_preemptible_end(void);
  * -EPERM from a foreign thread; -EAGAIN when a thread to take over the
  * normal P could not be created (EAGAIN, RLIMIT_NPROC): the goroutine
  * carries on as a normal goroutine; -ENOMEM; -EOVERFLOW past UINT32_MAX
- * nested calls.
+ * nested calls; -EBUSY if the caller has stopped the world (no P may change
+ * hands until it starts it again).
  */
 GORT_API int gort_dedicate_os_thread(void);
 /* Undoes one gort_dedicate_os_thread (a no-op if not dedicated). After the
  * last one the goroutine is scheduled normally again: it keeps running on
  * this thread with an idle normal P if there is one, else it waits in the
  * global run queue; the thread and the dedicated P are kept for reuse.
- * Contexts: goroutine. Returns 0, or -EPERM from a foreign thread. */
+ * Contexts: goroutine. Returns 0; -EPERM from a foreign thread; -EBUSY if
+ * the caller has stopped the world (nothing is undone). */
 GORT_API int gort_undedicate_os_thread(void);
 
 /* ------------------------------------------------------------------------ */

@@ -23,11 +23,12 @@
  *  reuse    undedicate returns to normal scheduling and keeps the thread:
  *           a dedicate/undedicate loop creates no thread.
  *  exit     a goroutine that exits dedicated ends its thread.
- *  eagain   when the OS refuses a thread, dedicate returns -EAGAIN and the
- *           goroutine carries on.
+ *  eagain   when the OS refuses a thread (RLIMIT_NPROC, in a forked child),
+ *           dedicate returns -EAGAIN and the goroutine carries on.
  *  lock     dedicate implies LockOSThread and combines with it.
  *  timers   timers of a dedicated P keep working across undedicate / exit.
  *  stress   64 dedicated goroutines woken round-robin by one normal one.
+ *  spin     off when no CPU is idle (every P busy).
  *  handoff  a dedicated goroutine's plain send or receive spins for its
  *           hand-off on its own thread: values in order between two
  *           dedicated goroutines; a spinner released by close, by a
@@ -497,6 +498,7 @@ static int many_main(void *arg)
     ASSERT_GE(s1.dedicated_ps, MANY_DED);
     ASSERT_EQ(s1.gomaxprocs, 1);
     ASSERT_EQ(gort_gomaxprocs(), 1);
+    ASSERT_EQ(s1.stw_count, s0.stw_count); /* no dedicate stopped the world */
     ASSERT_EQ(gort_waitgroup_done(&many_release), 0);
     for (int i = 0; i < MANY_DED; i++)
         ASSERT_EQ(gort_waitgroup_wait(&g[i].wg), 0);
@@ -1411,6 +1413,21 @@ static int eagain_main(void *arg)
     return 0;
 }
 
+/* In a child process (test_in_child): it becomes nobody and lowers
+ * RLIMIT_NPROC for good. */
+static void eagain_child_process(void *arg)
+{
+    test_become_nobody();
+    for (int i = 0; i < 50; i++) {
+        int r = run_main(eagain_main, arg, 1);
+        if (r != EAGAIN_RETRY) {
+            ASSERT_EQ(r, 0);
+            return;
+        }
+    }
+    TEST_SKIP("could not start the runtime with a single thread in 50 tries");
+}
+
 static void eagain_case(bool locked)
 {
     /* qemu-user runs threads of its own that count against RLIMIT_NPROC
@@ -1418,15 +1435,7 @@ static void eagain_case(bool locked)
     const char *launcher = getenv("GORT_TEST_CHILD_LAUNCHER");
     if (launcher && strstr(launcher, "qemu"))
         TEST_SKIP("RLIMIT_NPROC cannot be controlled under qemu-user");
-    test_become_nobody();
-    for (int i = 0; i < 50; i++) {
-        int r = run_main(eagain_main, locked ? (void *)1 : NULL, 1);
-        if (r != EAGAIN_RETRY) {
-            ASSERT_EQ(r, 0);
-            return;
-        }
-    }
-    TEST_SKIP("could not start the runtime with a single thread in 50 tries");
+    test_in_child(eagain_child_process, locked ? (void *)1 : NULL);
 }
 
 TEST(dedicate_eagain_when_no_thread_can_be_made)
@@ -1911,18 +1920,28 @@ static void ho_client(void *arg)
     ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
 }
 
-static int handoff_pingpong_main(void *arg)
+/* Runs n round trips between two dedicated goroutines (ho_client,
+ * ho_echo) on fresh channels; the stats before and after in *s0, *s1. */
+static void ho_pair(long n, gort_stats_t *s0, gort_stats_t *s1)
 {
-    (void)arg;
-    long n = test_scale(20000);
     ASSERT_EQ(gort_chan_make(&ho_a, sizeof(long), 0), 0);
     ASSERT_EQ(gort_chan_make(&ho_b, sizeof(long), 0), 0);
-    gort_stats_t s0 = stats_now();
+    *s0 = stats_now();
     ASSERT_EQ(gort_waitgroup_add(&ho_wg, 2), 0);
     ASSERT_EQ(gort_go(ho_echo, (void *)(intptr_t)n), 0);
     ASSERT_EQ(gort_go(ho_client, (void *)(intptr_t)n), 0);
     ASSERT_EQ(gort_waitgroup_wait(&ho_wg), 0);
-    gort_stats_t s1 = stats_now();
+    *s1 = stats_now();
+    ASSERT_EQ(gort_chan_free(ho_a), 0);
+    ASSERT_EQ(gort_chan_free(ho_b), 0);
+}
+
+static int handoff_pingpong_main(void *arg)
+{
+    (void)arg;
+    long n = test_scale(20000);
+    gort_stats_t s0, s1;
+    ho_pair(n, &s0, &s1);
     test_log("%ld round trips: spin catches %llu, dedicated futex sleeps %llu, direct wakes %llu",
              n, ULL(s1.dedicated_spin_catches - s0.dedicated_spin_catches),
              ULL(s1.dedicated_futex_sleeps - s0.dedicated_futex_sleeps),
@@ -1934,8 +1953,6 @@ static int handoff_pingpong_main(void *arg)
     ASSERT_GE((s1.dedicated_spin_catches - s0.dedicated_spin_catches) +
                   (s1.dedicated_direct_wakes - s0.dedicated_direct_wakes),
               (uint64_t)n);
-    ASSERT_EQ(gort_chan_free(ho_a), 0);
-    ASSERT_EQ(gort_chan_free(ho_b), 0);
     return 0;
 }
 
@@ -1943,6 +1960,52 @@ TEST(handoff_both_dedicated_pingpong_in_order)
 {
     ASSERT_EQ(run_main_spin(handoff_pingpong_main, NULL, 1, 200 * US), 0);
     ASSERT_EQ(run_main_spin(handoff_pingpong_main, NULL, 2, 200 * US), 0);
+}
+
+/* The spin is off when no CPU seems idle (gort__spin_allowed): with every
+ * normal P held by a CPU-bound goroutine and GOMAXPROCS >= the CPUs, a
+ * dedicated pair's hand-offs are futex wakes, never spin catches, though
+ * the spin budget (200 ms) would catch every one of them. */
+static _Atomic int nospin_stop;
+static gort_waitgroup_t nospin_wg;
+
+static void nospin_hog(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&nospin_stop))
+        ASSERT_EQ(gort_preempt_check(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&nospin_wg), 0);
+}
+
+static int nospin_main(void *arg)
+{
+    (void)arg;
+    int procs = gort_gomaxprocs();
+    atomic_store(&nospin_stop, 0);
+    gort_waitgroup_init(&nospin_wg);
+    ASSERT_EQ(gort_waitgroup_add(&nospin_wg, procs), 0);
+    for (int i = 0; i < procs; i++)
+        ASSERT_EQ(gort_go(nospin_hog, NULL), 0);
+    ASSERT_EQ(gort_sleep_ns(20 * MS), 0); /* the hogs take every P */
+    long n = test_scale(200);
+    gort_stats_t s0, s1;
+    ho_pair(n, &s0, &s1);
+    atomic_store(&nospin_stop, 1);
+    ASSERT_EQ(gort_waitgroup_wait(&nospin_wg), 0);
+    test_log("%ld round trips beside %d hogs: spin catches %llu, direct wakes %llu", n, procs,
+             ULL(s1.dedicated_spin_catches - s0.dedicated_spin_catches),
+             ULL(s1.dedicated_direct_wakes - s0.dedicated_direct_wakes));
+    ASSERT_EQ(s1.dedicated_spin_catches - s0.dedicated_spin_catches, 0);
+    ASSERT_GE(s1.dedicated_direct_wakes - s0.dedicated_direct_wakes, (uint64_t)n);
+    return 0;
+}
+
+TEST(dedicated_spin_is_off_when_no_cpu_is_idle)
+{
+    cpu_set_t set;
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int ncpu = CPU_COUNT(&set);
+    ASSERT_EQ(run_main_spin(nospin_main, NULL, ncpu, 200 * MS), 0);
 }
 
 /* Elements of every size cross a dedicated hand-off whole: up to 16 bytes
