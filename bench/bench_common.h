@@ -62,7 +62,7 @@
     "runtime mutex: 4x30 PAUSE + 1 sched_yield before futex sleep; "                               \
     "sysmon thread: sleeps 20 us, doubling after 50 idle rounds up to 10 ms"
 
-enum { BENCH_MIN_RUNS = 5, BENCH_MAX_RUNS = 1000, BENCH_MAX_ROWS = 64 };
+enum { BENCH_MIN_RUNS = 5, BENCH_MAX_RUNS = 1000, BENCH_MAX_ROWS = 128 };
 
 /* ---- time ---- */
 
