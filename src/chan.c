@@ -97,12 +97,17 @@ sudog_t *gort__waitq_dequeue(waitq_t *q)
         sg->next = sg->prev = NULL;
         /* A select waiter is on several queues: only the first waker (or its
          * deadline) may have it. acq_rel: pairs with the CAS of competing
-         * wakers on other channels. */
+         * wakers on other channels. A loser drops the sudog from the queue
+         * (as Go) but counts it: its select's pass 3 still locks the
+         * channel, which must outlive that (gort_chan_free). */
         if (sg->isselect) {
             uint32_t zero = 0;
             if (!atomic_compare_exchange_strong_explicit(&sg->g->selectdone, &zero, 1,
-                                                         memory_order_acq_rel, RELAXED))
+                                                         memory_order_acq_rel, RELAXED)) {
+                sg->stale = true;
+                sg->c->nstale++;
                 continue;
+            }
         }
         return sg;
     }
@@ -544,24 +549,36 @@ GORT_API int gort_chan_make(gort_chan_t **out, size_t elem_size, size_t cap)
     return 0;
 }
 
+void gort__chan_release(gort_chan_t *c)
+{
+    /* A served slot waiter may still read c: then it frees c when done
+     * (slot_consume), and we must not touch c after the CAS. acq_rel: pairs
+     * with its exchange. */
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    if (s == SLOT_DONE &&
+        atomic_compare_exchange_strong_explicit(&c->slot, &s, SLOT_DONE_FREE, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return;
+    free(c);
+}
+
 GORT_API int gort_chan_free(gort_chan_t *c)
 {
     if (!c)
         return -EINVAL;
     gort__lock(&c->lock);
-    uint32_t s = atomic_load_explicit(&c->slot, memory_order_acquire);
+    uint32_t s = atomic_load_explicit(&c->slot, memory_order_relaxed);
     bool busy = c->recvq.first || c->sendq.first || (s != SLOT_EMPTY && s < SLOT_DONE);
+    /* A select served elsewhere still has to lock c once to forget its
+     * stale sudog here: its pass 3 frees c (select.c). */
+    bool later = !busy && c->nstale > 0;
+    if (later)
+        c->freeing = true;
     gort__unlock(&c->lock);
     if (busy)
         return -EBUSY;
-    /* A served slot waiter may still read c: then it frees c when done
-     * (slot_consume), and we must not touch c after the CAS, not even to
-     * unlock. acq_rel: pairs with its exchange. */
-    if (s == SLOT_DONE &&
-        atomic_compare_exchange_strong_explicit(&c->slot, &s, SLOT_DONE_FREE, memory_order_acq_rel,
-                                                memory_order_acquire))
-        return 0;
-    free(c);
+    if (!later)
+        gort__chan_release(c);
     return 0;
 }
 

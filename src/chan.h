@@ -19,6 +19,11 @@ typedef struct sudog {
     gort_chan_t *c;
     bool isselect; /* a select case: wakers must win g->selectdone first */
     bool success;  /* set by the waker: a value was transferred (false: closed) */
+    /* A select's sudog that a waker took off the queue after losing
+     * g->selectdone (it counts in c->nstale until the select's pass 3);
+     * c->lock. */
+    bool stale;
+    bool release; /* select's pass 3: the last stale sudog of a freed c */
     /* SG_*. A dedicated goroutine's plain send or receive may wait for its
      * hand-off spinning on its own thread instead of parking (chan.c
      * spin_for_handoff): SG_SPIN while it spins; the waker, under the
@@ -84,10 +89,16 @@ struct gort_chan {
             uint32_t recvx;
         };
     };
-    /* Line 1: immutable. */
+    /* Line 1: immutable, then the rarely written. */
     uint32_t dataqsiz; /* buffer capacity */
     uint32_t elemsize;
     char *buf; /* dataqsiz * elemsize bytes after the struct */
+    /* Stale select sudogs (sudog_t.stale) whose select has not yet left
+     * its pass 3, which still locks c; and whether gort_chan_free came
+     * meanwhile, leaving the free to the pass 3 that ends the last one.
+     * c->lock. */
+    uint32_t nstale;
+    bool freeing;
 };
 _Static_assert(offsetof(struct gort_chan, dataqsiz) == 64, "a channel's hot fields are one line");
 
@@ -105,6 +116,10 @@ bool gort__chan_slot_send(gort_chan_t *c, const void *ep, gort__g_t **rg);
 bool gort__chan_slot_recv(gort_chan_t *c, void *ep, gort__g_t **sg);
 void gort__chan_bufsend(gort_chan_t *c, const void *ep);
 void gort__chan_bufrecv(gort_chan_t *c, void *ep);
+/* The free of gort_chan_free, once nothing can touch c but a served slot
+ * waiter: frees c, or leaves that to the waiter (slot_consume). Called
+ * without c->lock. */
+void gort__chan_release(gort_chan_t *c);
 /* Select: runs cases with an optional deadline (0: none). */
 int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t deadline);
 

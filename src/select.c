@@ -278,9 +278,12 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
 
     /* 5. pass 3: find the winner, dequeue the rest. The winner's waker set
      * gp->param before it readied us. Its channel is not locked again when
-     * no other case is queued on it: the waker has taken our sudog off it
-     * and, its send or receive complete, may have freed it already (a
-     * channel with another of our sudogs still queued cannot be freed). */
+     * no other case of ours is on it: the waker has taken our sudog off it
+     * and, its send or receive complete, may have freed it already. Every
+     * other channel outlives this pass: one of our sudogs is still queued
+     * on it (gort_chan_free says -EBUSY) or was taken off by a waker that
+     * lost to our winner and is counted in c->nstale (gort_chan_free then
+     * leaves the free to us). */
     sudog_t *win = gp->param;
     gp->param = NULL;
     gort_chan_t *skip = NULL;
@@ -297,12 +300,19 @@ int gort__selectgo(gort_select_case_t *cases, size_t n, bool block, int64_t dead
         if (sg == win) {
             ret = (int)i;
             cases[i].ok = sg->success;
+        } else if (sg->stale) {
+            /* A waker that lost to our winner took it off (chan.c); if the
+             * channel was freed since, its free is ours once unlocked. */
+            sg->release = --sg->c->nstale == 0 && sg->c->freeing;
         } else {
             gort__waitq_remove(cases[i].dir == GORT_SELECT_RECV ? &sg->c->recvq : &sg->c->sendq,
                                sg);
         }
     }
     selunlock(cases, lockorder, norder, skip);
+    for (uint32_t k = 0; k < norder; k++)
+        if (sgs[k].release)
+            gort__chan_release(sgs[k].c);
     free(heap);
     if (ret < 0)
         return -ETIMEDOUT;

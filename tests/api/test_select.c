@@ -663,8 +663,20 @@ TEST(select_deadline_partner_in_time)
  * lock word left the select asleep for good). Waiters: a receive and a
  * send with a deadline (one-case selects), and selects with a second case
  * on a channel that stays alive (locked in pass 3, to take that case's
- * sudog off it). */
-enum { FREED_RECV_DEADLINE, FREED_SEND_DEADLINE, FREED_SELECT_RECV, FREED_SELECT_SEND };
+ * sudog off it). Two more where pass 3 must lock a channel the program
+ * has freed: a select with two receive cases on one channel, woken by its
+ * close (the close takes the second sudog off as stale); and a select
+ * woken on another channel whose stale sudog a buffered send on the freed
+ * channel took off. There gort_chan_free leaves the free to the select
+ * (LSan reports the channel if nobody frees it). */
+enum {
+    FREED_RECV_DEADLINE,
+    FREED_SEND_DEADLINE,
+    FREED_SELECT_RECV,
+    FREED_SELECT_SEND,
+    FREED_SELECT_CLOSE_TWICE,
+    FREED_SELECT_STALE,
+};
 static gort_chan_t *freed_c, *freed_other;
 static _Atomic int freed_parked, freed_done;
 
@@ -680,6 +692,16 @@ static void freed_waiter(void *arg)
         ASSERT_EQ(v, 77);
     } else if (kind == FREED_SEND_DEADLINE) {
         ASSERT_EQ(gort_chan_send_deadline(freed_c, &v, gort_now_ns() + 10 * S), 0);
+    } else if (kind == FREED_SELECT_CLOSE_TWICE) {
+        gort_select_case_t cs[2] = {rcase(freed_c, &v), rcase(freed_c, &w)};
+        int k = gort_select(cs, 2, 0);
+        ASSERT_TRUE(k == 0 || k == 1);
+        ASSERT_FALSE(cs[k].ok); /* closed */
+    } else if (kind == FREED_SELECT_STALE) {
+        /* Woken on freed_other; freed_c, buffered, is then sent to and freed. */
+        gort_select_case_t cs[2] = {rcase(freed_c, &v), rcase(freed_other, &w)};
+        ASSERT_EQ(gort_select(cs, 2, 0), 1);
+        ASSERT_EQ(w, 78);
     } else {
         gort_select_case_t cs[2] = {kind == FREED_SELECT_RECV ? rcase(freed_c, &v)
                                                               : scase(freed_c, &v),
@@ -698,16 +720,22 @@ static int freed_by_peer_main(void *arg)
     freed_other = make_chan(sizeof(int64_t), 0);
     atomic_store(&freed_done, 0);
     int rounds = 0;
-    for (int kind = FREED_RECV_DEADLINE; kind <= FREED_SELECT_SEND; kind++) {
+    for (int kind = FREED_RECV_DEADLINE; kind <= FREED_SELECT_STALE; kind++) {
         for (int i = 0; i < 50; i++, rounds++) {
-            freed_c = make_chan(sizeof(int64_t), 0);
+            freed_c = make_chan(sizeof(int64_t), kind == FREED_SELECT_STALE ? 1 : 0);
             atomic_store(&freed_parked, 0);
             ASSERT_EQ(gort_go(freed_waiter, (void *)(intptr_t)kind), 0);
             while (!atomic_load(&freed_parked))
                 ASSERT_EQ(gort_yield(), 0);
             ASSERT_EQ(gort_sleep_ns(MS / 10), 0); /* it parks in its select */
             int64_t v = 77;
-            if (kind == FREED_RECV_DEADLINE || kind == FREED_SELECT_RECV) {
+            if (kind == FREED_SELECT_CLOSE_TWICE) {
+                ASSERT_EQ(gort_chan_close(freed_c), 0);
+            } else if (kind == FREED_SELECT_STALE) {
+                v = 78;
+                ASSERT_EQ(gort_chan_send(freed_other, &v), 0); /* wakes the select */
+                ASSERT_EQ(gort_chan_try_send(freed_c, &v), 0); /* takes the stale sudog off */
+            } else if (kind == FREED_RECV_DEADLINE || kind == FREED_SELECT_RECV) {
                 ASSERT_EQ(gort_chan_send(freed_c, &v), 0);
             } else {
                 v = -1;
