@@ -6,14 +6,12 @@
 #define GORT_TEST_UTIL_H
 
 #include <dirent.h>
-#include <errno.h>
 #include <gort.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -157,34 +155,6 @@ static inline void test_nproc_limit_now(struct rlimit *old)
         ASSERT_EQ(setrlimit(RLIMIT_NPROC, old), 0);
         TEST_SKIP("RLIMIT_NPROC is not enforced here");
     }
-}
-
-/* Runs fn(arg) in a forked child process and waits for it: the case fails
- * if the child fails (an ASSERT aborts it) and is skipped if it skips. For
- * a case that changes the process for good (becomes nobody, lowers
- * RLIMIT_NPROC), so that it does so in a process of its own however the
- * case is run. Call it while the process has a single thread. Under TSan,
- * whose own thread TSan will not fork with, fn runs here (ctest runs each
- * case in a process of its own anyway). */
-static inline void test_in_child(void (*fn)(void *), void *arg)
-{
-    if (TEST_TSAN) {
-        fn(arg);
-        return;
-    }
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        fn(arg);
-        _exit(0);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        ASSERT_EQ(errno, EINTR);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_EXIT_SKIP)
-        TEST_SKIP("skipped in the child process");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        TEST_FAIL("the child process failed (wait status 0x%x)", status);
 }
 
 #endif /* GORT_TEST_UTIL_H */

@@ -162,17 +162,6 @@ const char *test_name(void);
 #define TEST_SANITIZED 1
 #endif
 #endif
-/* TSan alone: its own thread makes every fork a multi-threaded one. */
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-#ifndef TEST_TSAN
-#define TEST_TSAN 0
-#endif
 #ifndef TEST_SANITIZED
 #define TEST_SANITIZED 0
 #endif
