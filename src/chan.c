@@ -364,14 +364,14 @@ static bool slot_giveup(gort__g_t *gp, void *arg)
 
 /* The slot waiter, once served: takes its result (the element into ep for a
  * receiver; NULL for a sender), frees the slot and, if the channel was
- * freed meanwhile, frees it. Returns the result's ok. */
-static GORT__NOINLINE bool slot_consume(gort_chan_t *c, void *ep, uint32_t elemsize)
+ * freed meanwhile, frees it. c is alive until then (gort__chan_release).
+ * Returns the result's ok. */
+static GORT__NOINLINE bool slot_consume(gort_chan_t *c, void *ep)
 {
     /* acquire: pairs with slot_serve's release (also on the park path). */
     (void)atomic_load_explicit(&c->slot, memory_order_acquire);
     bool ok = c->slot_ok;
-    if (ep && elemsize)
-        memcpy(ep, &c->slot_elem, elemsize);
+    copyelem(c, ep, &c->slot_elem);
     /* acq_rel: release orders our reads before the next waiter's writes
      * (its acquire in slot_fits); acquire pairs with gort_chan_free's CAS. */
     if (atomic_exchange_explicit(&c->slot, SLOT_EMPTY, memory_order_acq_rel) == SLOT_DONE_FREE)
@@ -384,13 +384,12 @@ static GORT__NOINLINE bool slot_consume(gort_chan_t *c, void *ep, uint32_t elems
 static GORT__NOINLINE bool slot_wait(gort__g_t *gp, gort_chan_t *c, uint32_t st, void *ep,
                                      enum gort__waitreason reason)
 {
-    uint32_t elemsize = c->elemsize;
     c->slot_g = gp;
     atomic_store_explicit(&c->slot, st, RELAXED); /* under the lock, as the wakers' loads */
     gort__unlock(&c->lock);
     if (gort__ded_spin(gp->m, slot_done, c) != 1)
         gort__park_g(gp, slot_giveup, c, reason);
-    return slot_consume(c, ep, elemsize);
+    return slot_consume(c, ep);
 }
 
 /* ---- send ---- */
@@ -438,10 +437,7 @@ static GORT__ALWAYS_INLINE int chansend(gort_chan_t *c, const void *ep, bool blo
     }
     uint32_t spin = handoff_spin(gp);
     if (slot_fits(c, spin) && !c->sendq.first) {
-        if (ep)
-            memcpy(&c->slot_elem, ep, c->elemsize);
-        else
-            c->slot_elem = 0;
+        copyelem(c, &c->slot_elem, ep);
         return slot_wait(gp, c, SLOT_SEND_SPIN, NULL, waitReasonChanSend) ? 0 : -EPIPE;
     }
     waiter_t w = {.sg = {.g = gp, .elem = (void *)ep, .c = c, .spin = spin}};

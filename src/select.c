@@ -19,8 +19,8 @@
  *    g->selectdone (0 -> 1) first; it records the winning sudog in g->param
  *    (NULL for the deadline). Pass 3 re-locks the channels and removes the
  *    other sudogs from their queues; it leaves out the winner's channel
- *    when no other case is queued on it, since the waker, its operation
- *    complete, may already have freed it.
+ *    when no other case of the select is on it, since the waker, its
+ *    operation complete, may already have freed it.
  *
  * Sudogs, pollorder and lockorder live on the goroutine's stack for up to
  * SELECT_STACK_CASES cases, else in one malloc'd block.

@@ -2131,6 +2131,15 @@ static gort_chan_t *ho_c;
 static _Atomic int ho_step;
 static _Atomic int64_t ho_ret_ns;
 
+/* A spinner's end: when it returned, that it did, and its goroutine done. */
+static void ho_spin_returned(void)
+{
+    atomic_store(&ho_ret_ns, test_now_ns());
+    atomic_store(&ho_step, 2);
+    ASSERT_EQ(gort_undedicate_os_thread(), 0);
+    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+}
+
 static void ho_spin_recv(void *arg)
 {
     (void)arg;
@@ -2139,12 +2148,9 @@ static void ho_spin_recv(void *arg)
     bool ok = true;
     atomic_store(&ho_step, 1);
     ASSERT_EQ(gort_chan_recv(ho_c, &v, &ok), 0); /* closed: ok false, v zeroed */
-    atomic_store(&ho_ret_ns, test_now_ns());
     ASSERT_FALSE(ok);
     ASSERT_EQ(v, 0);
-    atomic_store(&ho_step, 2);
-    ASSERT_EQ(gort_undedicate_os_thread(), 0);
-    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+    ho_spin_returned();
 }
 
 static void ho_spin_send_closed(void *arg)
@@ -2154,10 +2160,7 @@ static void ho_spin_send_closed(void *arg)
     long v = 1;
     atomic_store(&ho_step, 1);
     ASSERT_EQ(gort_chan_send(ho_c, &v), -EPIPE);
-    atomic_store(&ho_ret_ns, test_now_ns());
-    atomic_store(&ho_step, 2);
-    ASSERT_EQ(gort_undedicate_os_thread(), 0);
-    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+    ho_spin_returned();
 }
 
 static void ho_spin_recv_value(void *arg)
@@ -2168,12 +2171,9 @@ static void ho_spin_recv_value(void *arg)
     bool ok = false;
     atomic_store(&ho_step, 1);
     ASSERT_EQ(gort_chan_recv(ho_c, &v, &ok), 0);
-    atomic_store(&ho_ret_ns, test_now_ns());
     ASSERT_TRUE(ok);
     ASSERT_EQ(v, 4242);
-    atomic_store(&ho_step, 2);
-    ASSERT_EQ(gort_undedicate_os_thread(), 0);
-    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+    ho_spin_returned();
 }
 
 /* Fills a 2-slot buffer, then blocks (spinning) on the third send. */
@@ -2186,10 +2186,7 @@ static void ho_spin_send_full(void *arg)
             atomic_store(&ho_step, 1);
         ASSERT_EQ(gort_chan_send(ho_c, &i), 0);
     }
-    atomic_store(&ho_ret_ns, test_now_ns());
-    atomic_store(&ho_step, 2);
-    ASSERT_EQ(gort_undedicate_os_thread(), 0);
-    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+    ho_spin_returned();
 }
 
 static void ho_spin_send_value(void *arg)
@@ -2199,10 +2196,7 @@ static void ho_spin_send_value(void *arg)
     long v = 4343;
     atomic_store(&ho_step, 1);
     ASSERT_EQ(gort_chan_send(ho_c, &v), 0);
-    atomic_store(&ho_ret_ns, test_now_ns());
-    atomic_store(&ho_step, 2);
-    ASSERT_EQ(gort_undedicate_os_thread(), 0);
-    ASSERT_EQ(gort_waitgroup_done(&ho_wg), 0);
+    ho_spin_returned();
 }
 
 enum { HO_CLOSE_RECV, HO_CLOSE_SEND, HO_SELECT_SEND, HO_DRAIN, HO_SELECT_RECV };
